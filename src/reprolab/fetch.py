@@ -1,0 +1,67 @@
+"""Get a file from a URL or a local path, verify its sha256, and write it atomically."""
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlparse
+
+from tqdm import tqdm
+
+from reprolab.atomic import atomic_path
+from reprolab.errors import UserError
+
+CHUNK = 1 << 20
+
+
+def local_source(url: str) -> Path | None:
+    """The local file a url names (file:// or a plain path), or None for http(s)."""
+    if url.startswith(("http://", "https://")):
+        return None
+    if url.startswith("file://"):
+        return Path(unquote(urlparse(url).path))
+    return Path(url).expanduser()
+
+
+def _copy_hashing(src: BinaryIO, dst: BinaryIO, total: int | None, label: str) -> str:
+    digest = hashlib.sha256()
+    with tqdm(total=total, unit="B", unit_scale=True, desc=label, disable=None) as bar:
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+            dst.write(chunk)
+            bar.update(len(chunk))
+    return digest.hexdigest()
+
+
+def _open_url(url: str, param: str, hint: str):
+    try:
+        return urllib.request.urlopen(url, timeout=60)
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise UserError(f"cannot download {url} (param {param}.url): {reason}; {hint}") from None
+
+
+def fetch(url: str, sha256: str, dest: str | os.PathLike, param: str, hint: str) -> None:
+    """Copy or download url to dest; dest appears only if the content's sha256 matches."""
+    dest = Path(dest)
+    source = local_source(url)
+    if source is not None and not source.is_file():
+        raise UserError(f"{source}: no such file (param {param}.url)")
+    with atomic_path(dest) as tmp, open(tmp, "wb") as out:
+        if source is not None:
+            with open(source, "rb") as src:
+                actual = _copy_hashing(src, out, source.stat().st_size, dest.name)
+        else:
+            with _open_url(url, param, hint) as response:
+                length = response.headers.get("Content-Length")
+                actual = _copy_hashing(response, out, int(length) if length else None, dest.name)
+        out.flush()
+        if actual != sha256:
+            raise UserError(
+                f"{url}: sha256 is {actual}, expected {sha256} (param {param}.sha256); "
+                "the file is corrupt or truncated, or the checksum param is wrong"
+            )
+
+

@@ -1,0 +1,92 @@
+"""Run training/evaluation and record results in DVC's formats, apart from timings."""
+
+import math
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from dvclive import Live
+from sklearn.metrics import classification_report
+from torch import nn
+
+from reprolab.atomic import atomic_path, write_json
+from reprolab.device import device_info
+from reprolab.errors import UserError
+from reprolab.params import TrainParams
+from reprolab.train import Batch, Evaluation, evaluate, fit, initial_loss
+
+
+def _live(directory: Path) -> Live:
+    """A DVCLive logger that only writes files: dvc.yaml declares them, DVC does the rest."""
+    return Live(dir=str(directory), save_dvc_exp=False, dvcyaml=None, report=None)
+
+
+def _log_split(live: Live, split: str, loss: float, accuracy: float) -> None:
+    live.log_metric(f"{split}/loss", loss)
+    live.log_metric(f"{split}/perplexity", math.exp(loss))
+    live.log_metric(f"{split}/accuracy", accuracy)
+
+
+def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Batch], test_batches: Iterable[Batch],
+                     params: TrainParams, device: torch.device, metrics_dir: str, model_path: str,
+                     timings_path: str) -> None:
+    """Fit model, logging per-epoch metrics and plots, then save the checkpoint and the timings."""
+    start = time.perf_counter()
+    expected = math.log(2)  # both heads start at ln(2): 1 logit near 0, or 2 near-equal logits
+    first_loss = initial_loss(model, train_batches, params.head)
+    print(f"initial loss {first_loss:.4f} (ln 2 = {expected:.4f} for an untrained 2-class model)")
+    epoch_seconds = []
+    with atomic_path(metrics_dir, directory=True) as tmp_dir:
+        with _live(tmp_dir) as live:
+            live.summary["initial_loss"] = first_loss
+            live.summary["expected_initial_loss"] = expected
+            for result in fit(model, train_batches, test_batches, params):
+                _log_split(live, "train", result.train_loss, result.train_accuracy)
+                _log_split(live, "test", result.test.loss, result.test.accuracy)
+                live.next_step()
+                epoch_seconds.append(result.seconds)
+                print(f"epoch {result.epoch}/{params.epochs}: train loss {result.train_loss:.4f}, "
+                      f"test loss {result.test.loss:.4f} (ppl {result.test.perplexity:.3f}), "
+                      f"test accuracy {result.test.accuracy:.4f}, {result.seconds:.2f}s")
+        save_checkpoint(model, config, model_path)
+    write_json(timings_path, {
+        **device_info(device),
+        "epoch_seconds": [round(seconds, 4) for seconds in epoch_seconds],
+        "mean_epoch_seconds": round(sum(epoch_seconds) / len(epoch_seconds), 4),
+        "total_seconds": round(time.perf_counter() - start, 4),
+    })
+
+
+def save_checkpoint(model: nn.Module, config: dict, path: str) -> None:
+    """State dict plus the constructor arguments that rebuild the model."""
+    with atomic_path(path) as tmp:
+        torch.save({"config": config, "state_dict": model.state_dict()}, tmp)
+
+
+def load_checkpoint(path: str, device: torch.device) -> tuple[dict, dict]:
+    """(config, state_dict) of a checkpoint written by save_checkpoint."""
+    try:
+        checkpoint = torch.load(path, map_location=device, weights_only=True)
+        return checkpoint["config"], checkpoint["state_dict"]
+    except (OSError, RuntimeError, KeyError, EOFError) as err:
+        raise UserError(f"{path}: unreadable checkpoint ({err}); rerun the training stage") from None
+
+
+def evaluate_and_record(model: nn.Module, batches: Iterable[Batch], head: str, class_names: list[str],
+                        metrics_dir: str) -> Evaluation:
+    """Accuracy, loss, perplexity, per-class precision/recall/F1 and a confusion matrix."""
+    result = evaluate(model, batches, head)
+    report = classification_report(result.labels, result.predictions, labels=range(len(class_names)),
+                                   target_names=class_names, output_dict=True, zero_division=0)
+    with atomic_path(metrics_dir, directory=True) as tmp_dir:
+        with _live(tmp_dir) as live:
+            live.summary.update({"accuracy": result.accuracy, "loss": result.loss, "perplexity": result.perplexity})
+            for name in [*class_names, "macro avg"]:
+                live.summary[name.replace(" ", "_")] = {key: value for key, value in report[name].items()}
+            actual = [class_names[i] for i in result.labels.tolist()]
+            predicted = [class_names[i] for i in result.predictions.tolist()]
+            live.log_sklearn_plot("confusion_matrix", actual, predicted, name="confusion_matrix")
+            if len(class_names) == 2:
+                live.log_sklearn_plot("roc", result.labels.numpy(), result.probabilities.numpy(), name="roc")
+    return result
