@@ -38,6 +38,8 @@ def _copy_hashing(src: BinaryIO, dst: BinaryIO, total: int | None, label: str) -
 def _open_url(url: str, param: str, hint: str):
     try:
         return urllib.request.urlopen(url, timeout=60)
+    except urllib.error.HTTPError as err:
+        raise UserError(f"cannot download {url} (param {param}.url): HTTP {err.code} {err.reason}; {hint}") from None
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
         raise UserError(f"cannot download {url} (param {param}.url): {reason}; {hint}") from None

@@ -1,0 +1,46 @@
+"""Tiny fixtures in the real formats."""
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+REVIEWS = {
+    ("train", "pos", 0, 9): "A great film. Great acting!",
+    ("train", "pos", 1, 8): "loved it, loved the cast",
+    ("train", "pos", 2, 10): "great great fun",
+    ("train", "neg", 0, 1): "A boring film; bad acting.",
+    ("train", "neg", 1, 2): "bad bad plot, boring",
+    ("train", "neg", 2, 3): "awful",
+    ("test", "pos", 0, 7): "great cast",
+    ("test", "pos", 1, 9): "Loved it",
+    ("test", "neg", 0, 2): "boring and bad",
+    ("test", "neg", 1, 4): "unseen words only",
+}
+
+
+def write_imdb_archive(path: Path, reviews: dict = REVIEWS, extra: dict | None = None) -> Path:
+    """A .tar.gz laid out like aclImdb_v1.tar.gz, members in a scrambled order."""
+    members = {f"aclImdb/{split}/{cls}/{rid}_{rating}.txt": text for (split, cls, rid, rating), text in reviews.items()}
+    members.update(extra or {})
+    with tarfile.open(path, "w:gz") as archive:
+        for name in sorted(members, reverse=True):
+            data = members[name].encode("utf-8")
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.fixture
+def imdb_archive(tmp_path: Path) -> Path:
+    return write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz")
+
+
+@pytest.fixture
+def default_params() -> dict:
+    return yaml.safe_load((REPO / "params.yaml").read_text())

@@ -1,0 +1,88 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from reprolab.batches import BagBatches
+from reprolab.device import seed_everything
+from reprolab.imdb import Bags
+from reprolab.models import OneHotMLP, one_hot_rows
+from reprolab.params import TrainParams
+from reprolab.train import evaluate, fit, initial_loss, loss_function, make_optimizer
+
+NUM_FEATURES = 50
+
+
+def random_bags(rows: int, seed: int = 0) -> Bags:
+    """Balanced bags that hold word 1 when positive, word 0 when not, plus noise words."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, rows).astype(np.uint8)
+    bags = [np.unique(np.append(rng.integers(2, NUM_FEATURES, rng.integers(0, 12)), label)) for label in labels]
+    offsets = np.concatenate([[0], np.cumsum([len(bag) for bag in bags])])
+    return Bags(ids=np.concatenate(bags).astype(np.uint16), offsets=offsets, labels=labels)
+
+
+def train_params(**overrides) -> TrainParams:
+    values = dict(model="embedding_bag", hidden=16, head="bce", optimizer="adam", lr=0.01, momentum=0.0,
+                  weight_decay=0.0, batch_size=16, epochs=1, shuffle=True, seed=0, grad_clip=0.0,
+                  device="cpu", deterministic=True)
+    return TrainParams(**{**values, **overrides})
+
+
+@pytest.mark.parametrize("head", ["bce", "ce"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_fast_path_equals_dense_one_hot(head, optimizer):
+    torch.manual_seed(0)
+    fast = OneHotMLP(NUM_FEATURES, 16, head, "embedding_bag")
+    dense = OneHotMLP(NUM_FEATURES, 16, head, "dense")
+    dense.load_state_dict(fast.state_dict())
+    params = train_params(head=head, optimizer=optimizer, momentum=0.9 if optimizer == "sgd" else 0.0, weight_decay=1e-3)
+    optimizers = [make_optimizer(model, params) for model in (fast, dense)]
+    batches = BagBatches(random_bags(64), 16, torch.device("cpu"))
+    criterion = loss_function(head)
+    for ids, offsets, labels in batches:
+        for model, opt in zip((fast, dense), optimizers):
+            opt.zero_grad()
+            criterion(model(ids, offsets), labels).backward()
+        for p_fast, p_dense in zip(fast.parameters(), dense.parameters()):
+            torch.testing.assert_close(p_fast.grad, p_dense.grad, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(fast(ids, offsets), dense(ids, offsets), rtol=1e-5, atol=1e-6)
+        for opt in optimizers:
+            opt.step()
+    for p_fast, p_dense in zip(fast.parameters(), dense.parameters()):
+        torch.testing.assert_close(p_fast, p_dense, rtol=1e-5, atol=1e-6)
+
+
+def test_dense_rows_are_the_one_hot_vectors():
+    ids, offsets = torch.tensor([0, 3, 1, 2, 4]), torch.tensor([0, 2, 2])
+    expected = torch.tensor([[1, 0, 0, 1, 0], [0, 0, 0, 0, 0], [0, 1, 1, 0, 1]], dtype=torch.float)
+    assert torch.equal(one_hot_rows(ids, offsets, 5), expected)
+
+
+def test_batches_cover_every_row_once_and_shuffle_reproducibly():
+    bags = random_bags(37)
+    plain = BagBatches(bags, 8, torch.device("cpu"))
+    assert len(plain) == 5
+    dense = torch.cat([one_hot_rows(ids, offsets, NUM_FEATURES) for ids, offsets, _ in plain])
+    for row in range(len(bags)):
+        assert torch.nonzero(dense[row]).flatten().tolist() == bags.ids[bags.offsets[row] : bags.offsets[row + 1]].tolist()
+    first = [labels for _, _, labels in BagBatches(bags, 8, torch.device("cpu"), True, torch.Generator().manual_seed(1))]
+    again = [labels for _, _, labels in BagBatches(bags, 8, torch.device("cpu"), True, torch.Generator().manual_seed(1))]
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert sorted(torch.cat(first).tolist()) == sorted(bags.labels.tolist())
+
+
+@pytest.mark.parametrize("head", ["bce", "ce"])
+def test_initial_loss_is_ln2_and_training_learns(head):
+    generator = seed_everything(0, deterministic=True)
+    model = OneHotMLP(NUM_FEATURES, 16, head)
+    train = BagBatches(random_bags(512), 32, torch.device("cpu"), True, generator)
+    test = BagBatches(random_bags(256, seed=1), 64, torch.device("cpu"))
+    assert abs(initial_loss(model, train, head) - math.log(2)) < 0.1
+    before = evaluate(model, test, head)
+    results = list(fit(model, train, test, train_params(head=head, epochs=5, grad_clip=1.0)))
+    assert [r.epoch for r in results] == [1, 2, 3, 4, 5]
+    assert results[-1].test.loss < before.loss
+    assert results[-1].test.accuracy > 0.95
+    assert results[-1].test.perplexity == pytest.approx(math.exp(results[-1].test.loss))

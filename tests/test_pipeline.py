@@ -1,0 +1,83 @@
+"""The stages under `dvc repro` on a generated archive: outputs, no-op reruns, bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import write_imdb_archive
+from project import Project
+
+
+@pytest.fixture
+def project(tmp_path):
+    project = Project(tmp_path / "repo")
+    project.use_archive(write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz"))
+    project.set_params(imdb__vocab_size=8, train_imdb__epochs=2, train_imdb__batch_size=2, train_imdb__device="cpu")
+    project.commit("tiny params")
+    return project
+
+
+def test_repro_on_tiny_archive(project):
+    first = project.repro()
+    assert project.stages_run(first.stdout) == ["fetch_imdb", "tokenize_imdb", "build_vocab", "encode_imdb", "train_imdb", "evaluate_imdb"]
+    data = project.json("metrics/imdb_data.json")
+    assert data["train"]["reviews"] == 6 and data["test"]["reviews_neg"] == 2 and data["vocab"]["size"] == 8
+    training = project.json("metrics/train_imdb/metrics.json")
+    assert training["step"] == 1 and "initial_loss" in training
+    evaluation = project.json("metrics/evaluate_imdb/metrics.json")
+    assert 0 <= evaluation["accuracy"] <= 1 and set(evaluation) >= {"loss", "perplexity", "neg", "pos", "macro_avg"}
+    assert len(project.json("timings/train_imdb.json")["epoch_seconds"]) == 2
+    assert "epoch_seconds" not in json.dumps(training)
+    assert project.stages_run(project.repro().stdout) == []
+    shown = project.run("dvc", "plots", "show", "--json").stdout
+    assert "confusion_matrix" in shown
+
+
+def test_changing_lr_reruns_only_training(project):
+    project.repro()
+    project.commit("baseline")
+    project.set_params(train_imdb__lr=0.05)
+    assert project.stages_run(project.repro().stdout) == ["train_imdb", "evaluate_imdb"]
+    diff = project.run("dvc", "params", "diff").stdout
+    assert "train_imdb.lr" in diff
+
+
+def test_same_params_give_identical_metrics(project):
+    project.repro()
+    before = {name: (project.root / name).read_bytes() for name in ("metrics/train_imdb/metrics.json", "metrics/evaluate_imdb/metrics.json")}
+    project.repro("-f", "-s", "train_imdb")
+    project.repro("-f", "-s", "evaluate_imdb")
+    assert {name: (project.root / name).read_bytes() for name in before} == before
+
+
+def test_cuda_without_gpu_is_one_line_and_writes_nothing(project):
+    project.repro("encode_imdb")
+    project.set_params(train_imdb__device="cuda")
+    if __import__("torch").cuda.is_available():
+        pytest.skip("a GPU is present")
+    result = subprocess.run([sys.executable, "stages/train_imdb.py"], cwd=project.root, env=project.env,
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: params.yaml: train_imdb.device is 'cuda' but no CUDA GPU is visible to PyTorch; use 'auto' or 'cpu'"]
+    assert not (project.root / "models/imdb_mlp.pt").exists()
+    assert not (project.root / "metrics/train_imdb").exists()
+
+
+def test_bad_param_fails_the_first_stage(project):
+    project.set_params(train_imdb__optimizer="rmsprop")
+    result = project.repro(check=False)
+    assert result.returncode != 0
+    assert "error: params.yaml: train_imdb.optimizer must be one of sgd, adam, got 'rmsprop'" in result.stderr
+    assert not (project.root / "data/raw/aclImdb_v1.tar.gz").exists()
+
+
+def test_corrupt_archive_with_matching_checksum(project, tmp_path):
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(b"\x1f\x8b" + b"\0" * 100)
+    project.use_archive(broken)
+    result = project.repro(check=False)
+    assert "data/raw/aclImdb_v1.tar.gz: not a readable IMDB .tar.gz archive" in result.stderr
+    assert not (project.root / "data/imdb/tokens").exists()
