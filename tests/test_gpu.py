@@ -25,7 +25,7 @@ def test_cuda_forward_backward_match_cpu(mode, head):
     for model, device in ((cpu_model, "cpu"), (cuda_model, "cuda")):
         ids, offsets, labels = next(iter(BagBatches(bags, 64, torch.device(device))))
         criterion(model(ids, offsets), labels).backward()
-    for p_cpu, p_cuda in zip(cpu_model.parameters(), cuda_model.parameters()):
+    for p_cpu, p_cuda in zip(cpu_model.parameters(), cuda_model.parameters(), strict=True):
         torch.testing.assert_close(p_cuda.grad.cpu(), p_cpu.grad, rtol=1e-4, atol=1e-6)
 
 

@@ -1,5 +1,3 @@
-import io
-import tarfile
 from collections import Counter
 
 import numpy as np

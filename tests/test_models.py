@@ -42,15 +42,15 @@ def test_fast_path_equals_dense_one_hot(head, optimizer):
     batches = BagBatches(random_bags(64), 16, torch.device("cpu"))
     criterion = loss_function(head)
     for ids, offsets, labels in batches:
-        for model, opt in zip((fast, dense), optimizers):
+        for model, opt in zip((fast, dense), optimizers, strict=True):
             opt.zero_grad()
             criterion(model(ids, offsets), labels).backward()
-        for p_fast, p_dense in zip(fast.parameters(), dense.parameters()):
+        for p_fast, p_dense in zip(fast.parameters(), dense.parameters(), strict=True):
             torch.testing.assert_close(p_fast.grad, p_dense.grad, rtol=1e-5, atol=1e-7)
         torch.testing.assert_close(fast(ids, offsets), dense(ids, offsets), rtol=1e-5, atol=1e-6)
         for opt in optimizers:
             opt.step()
-    for p_fast, p_dense in zip(fast.parameters(), dense.parameters()):
+    for p_fast, p_dense in zip(fast.parameters(), dense.parameters(), strict=True):
         torch.testing.assert_close(p_fast, p_dense, rtol=1e-5, atol=1e-6)
 
 
@@ -69,7 +69,7 @@ def test_batches_cover_every_row_once_and_shuffle_reproducibly():
         assert torch.nonzero(dense[row]).flatten().tolist() == bags.ids[bags.offsets[row] : bags.offsets[row + 1]].tolist()
     first = [labels for _, _, labels in BagBatches(bags, 8, torch.device("cpu"), True, torch.Generator().manual_seed(1))]
     again = [labels for _, _, labels in BagBatches(bags, 8, torch.device("cpu"), True, torch.Generator().manual_seed(1))]
-    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert sorted(torch.cat(first).tolist()) == sorted(bags.labels.tolist())
 
 

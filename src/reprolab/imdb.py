@@ -127,7 +127,7 @@ def tokenize_reviews(reviews: dict[str, Reviews], tokenizer: str, workers: int |
         index = _FirstSeenIndex()
         ids = {split: [] for split in SPLITS}
         lengths = {split: [] for split in SPLITS}
-        for (split, _), (chunk_words, chunk_ids, chunk_lengths) in zip(chunks, results):
+        for (split, _), (chunk_words, chunk_ids, chunk_lengths) in zip(chunks, results, strict=True):
             to_global = np.fromiter(map(index.__getitem__, chunk_words), dtype=np.int32, count=len(chunk_words))
             ids[split].append(to_global[chunk_ids])
             lengths[split].append(chunk_lengths)

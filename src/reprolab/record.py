@@ -83,7 +83,7 @@ def evaluate_and_record(model: nn.Module, batches: Iterable[Batch], head: str, c
         with _live(tmp_dir) as live:
             live.summary.update({"accuracy": result.accuracy, "loss": result.loss, "perplexity": result.perplexity})
             for name in [*class_names, "macro avg"]:
-                live.summary[name.replace(" ", "_")] = {key: value for key, value in report[name].items()}
+                live.summary[name.replace(" ", "_")] = dict(report[name])
             actual = [class_names[i] for i in result.labels.tolist()]
             predicted = [class_names[i] for i in result.predictions.tolist()]
             live.log_sklearn_plot("confusion_matrix", actual, predicted, name="confusion_matrix")
