@@ -7,6 +7,7 @@ from reprolab.imdb import CLASSES, load_bags
 from reprolab.models import OneHotMLP
 from reprolab.params import load_imdb_params
 from reprolab.record import evaluate_and_record, load_checkpoint
+from reprolab.train import loss_function
 
 ENCODED = "data/imdb/encoded.npz"
 MODEL = "models/imdb_mlp.pt"
@@ -21,7 +22,8 @@ def main() -> None:
     model.load_state_dict(state)
     bags, _ = load_bags(ENCODED)
     test_batches = BagBatches(bags["test"], params.evaluate.batch_size, device)
-    result = evaluate_and_record(model, test_batches, config["head"], list(CLASSES), METRICS)
+    result = evaluate_and_record(model, test_batches, loss_function(config["head"]), list(CLASSES), METRICS,
+                                 params.train.precision)
     print(f"test accuracy {result.accuracy:.4f}, loss {result.loss:.4f}, perplexity {result.perplexity:.4f}")
 
 

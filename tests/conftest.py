@@ -44,3 +44,26 @@ def imdb_archive(tmp_path: Path) -> Path:
 @pytest.fixture
 def default_params() -> dict:
     return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def write_idx_folder(folder: Path, train: int = 120, test: int = 40, seed: int = 0, compress: bool = True) -> dict:
+    """The four MNIST IDX files with random images, every class present; returns their decompressed md5s."""
+    import hashlib
+
+    import numpy as np
+
+    from reprolab.idx import write_idx
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    md5 = {}
+    for prefix, count in (("train", train), ("t10k", test)):
+        labels = (np.arange(count) % 10).astype(np.uint8)
+        images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
+        for kind, array in (("images-idx3-ubyte", images), ("labels-idx1-ubyte", labels)):
+            name = f"{prefix}-{kind}"
+            write_idx(folder / (f"{name}.gz" if compress else name), array, compress=compress)
+            header = (b"\x00\x00\x08\x03" if array.ndim == 3 else b"\x00\x00\x08\x01")
+            header += b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+            md5[name] = hashlib.md5(header + array.tobytes()).hexdigest()
+    return md5

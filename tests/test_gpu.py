@@ -1,13 +1,16 @@
 """CUDA checks, run only where a GPU is visible (pytest -m gpu)."""
 
+import math
+
 import pytest
 import torch
 
-from conftest import write_imdb_archive
+from conftest import write_idx_folder, write_imdb_archive
 from project import Project
-from reprolab.batches import BagBatches
-from reprolab.models import OneHotMLP
-from reprolab.train import loss_function
+from reprolab.batches import BagBatches, TensorBatches
+from reprolab.device import seed_everything
+from reprolab.models import OneHotMLP, image_model
+from reprolab.train import loss_function, train_epoch
 from test_models import NUM_FEATURES, random_bags
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")]
@@ -33,5 +36,56 @@ def test_pipeline_on_cuda(tmp_path):
     project = Project(tmp_path / "repo")
     project.use_archive(write_imdb_archive(tmp_path / "a.tar.gz"))
     project.set_params(imdb__vocab_size=8, train_imdb__epochs=1, train_imdb__batch_size=2, train_imdb__device="cuda")
-    project.repro()
+    project.repro("evaluate_imdb")
     assert project.json("timings/train_imdb.json")["device"] == "cuda"
+    assert project.json("metrics/train_imdb/metrics.json")["device"] == "cuda"
+
+
+@pytest.mark.parametrize("name", ["cnn", "mlp"])
+def test_image_models_match_cpu(name):
+    torch.manual_seed(0)
+    cpu_model = image_model(name, 32).eval()
+    cuda_model = image_model(name, 32).cuda().eval()
+    cuda_model.load_state_dict(cpu_model.state_dict())
+    images, labels = torch.randn(32, 1, 28, 28), torch.randint(0, 10, (32,))
+    for model, device in ((cpu_model, "cpu"), (cuda_model, "cuda")):
+        torch.nn.functional.cross_entropy(model(images.to(device)), labels.to(device)).backward()
+    torch.testing.assert_close(cuda_model(images.cuda()).cpu(), cpu_model(images), rtol=1e-4, atol=1e-5)
+    for p_cpu, p_cuda in zip(cpu_model.parameters(), cuda_model.parameters(), strict=True):
+        torch.testing.assert_close(p_cuda.grad.cpu(), p_cpu.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_bf16_autocast_trains_the_cnn_on_cuda():
+    generator = seed_everything(0, deterministic=True)
+    labels = torch.arange(512) % 10
+    images = torch.randn(512, 1, 28, 28) * 0.1 + labels.view(-1, 1, 1, 1) / 10  # learnable: brightness = class
+    batches = TensorBatches(images, labels, 64, torch.device("cuda"), shuffle=True, generator=generator)
+    model = image_model("cnn", 0).cuda()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    criterion = loss_function("ce")
+    losses = [train_epoch(model, batches, optimizer, criterion, 0.0, "bf16", precision="bf16")[0] for _ in range(5)]
+    assert losses[-1] < losses[0] and all(map(math.isfinite, losses))
+    assert model.conv.weight.dtype == torch.float32
+
+
+def test_host_pinned_batches_reach_the_gpu_intact():
+    inputs, labels = torch.randn(100, 1, 28, 28), torch.arange(100)
+    batches = TensorBatches(inputs, labels, 32, torch.device("cuda"), shuffle=True,
+                            generator=torch.Generator().manual_seed(0), host_pinned=True)
+    assert batches.inputs.is_pinned() and batches.inputs.device.type == "cpu"
+    seen = [(x, y) for x, y in batches]
+    assert all(x.device.type == "cuda" for x, _ in seen)
+    order = torch.cat([y.cpu() for _, y in seen])
+    assert sorted(order.tolist()) == list(range(100))
+    torch.testing.assert_close(torch.cat([x.cpu() for x, _ in seen]), inputs[order])
+
+
+def test_image_pipeline_on_cuda(tmp_path):
+    project = Project(tmp_path / "repo")
+    md5 = write_idx_folder(tmp_path / "mnist", train=200, test=40)
+    project.set_params(images__datasets=["mnist"], images__strategies=["none", "weighted_sampler"],
+                       data__mnist__source=str(tmp_path / "mnist"), data__mnist__raw_md5=md5,
+                       train_images__epochs=1, train_images__device="cuda", train_images__precision="bf16")
+    project.repro("compare_images@mnist")
+    assert project.json("timings/train_images/mnist/weighted_sampler.json")["device"] == "cuda"
+    assert project.json("metrics/train_images/mnist/weighted_sampler/metrics.json")["device"] == "cuda"

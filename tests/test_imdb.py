@@ -98,7 +98,7 @@ def test_bags_are_the_one_hot_rows(imdb_archive, corpus):
         assert bags.ids[start:end].tolist() == np.flatnonzero(one_hot).tolist()
 
 
-def test_encode_bags_blocks_and_empty_rows():
+def test_encode_bags_dedupes_sorts_and_keeps_empty_rows():
     offsets = np.array([0, 3, 3, 5])
     ids = np.array([2, 2, 0, 1, 1])
     bags = imdb.encode_bags(ids, offsets, np.array([1, 0, 1], dtype=np.uint8), num_features=3)

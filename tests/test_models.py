@@ -7,7 +7,7 @@ import torch
 from reprolab.batches import BagBatches
 from reprolab.device import seed_everything
 from reprolab.imdb import Bags
-from reprolab.models import OneHotMLP, one_hot_rows
+from reprolab.models import OneHotMLP, one_hot_rows, sparse_gradients_allowed
 from reprolab.params import TrainParams
 from reprolab.train import evaluate, fit, initial_loss, loss_function, make_optimizer
 
@@ -26,7 +26,7 @@ def random_bags(rows: int, seed: int = 0) -> Bags:
 def train_params(**overrides) -> TrainParams:
     values = dict(model="embedding_bag", hidden=16, head="bce", optimizer="adam", lr=0.01, momentum=0.0,
                   weight_decay=0.0, batch_size=16, epochs=1, shuffle=True, seed=0, grad_clip=0.0,
-                  device="cpu", deterministic=True)
+                  device="cpu", deterministic=True, precision="fp32")
     return TrainParams(**{**values, **overrides})
 
 
@@ -54,6 +54,38 @@ def test_fast_path_equals_dense_one_hot(head, optimizer):
         torch.testing.assert_close(p_fast, p_dense, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("head", ["bce", "ce"])
+def test_sparse_gradients_give_the_same_sgd_steps(head):
+    torch.manual_seed(0)
+    dense = OneHotMLP(NUM_FEATURES, 16, head, "embedding_bag")
+    sparse = OneHotMLP(NUM_FEATURES, 16, head, "embedding_bag", sparse=True)
+    sparse.load_state_dict(dense.state_dict())
+    params = train_params(head=head, optimizer="sgd", lr=0.1)
+    assert sparse_gradients_allowed(params.optimizer, params.momentum, params.weight_decay, params.grad_clip)
+    assert not sparse_gradients_allowed("sgd", 0.9, 0.0, 0.0) and not sparse_gradients_allowed("adam", 0.0, 0.0, 0.0)
+    criterion = loss_function(head)
+    for model in (dense, sparse):
+        optimizer = make_optimizer(model, params)
+        for ids, offsets, labels in BagBatches(random_bags(64), 16, torch.device("cpu")):
+            optimizer.zero_grad()
+            criterion(model(ids, offsets), labels).backward()
+            optimizer.step()
+    assert sparse.first_weight.grad.is_sparse and not dense.first_weight.grad.is_sparse
+    for p_dense, p_sparse in zip(dense.parameters(), sparse.parameters(), strict=True):
+        torch.testing.assert_close(p_sparse, p_dense, rtol=1e-5, atol=1e-6)
+
+
+def test_bf16_autocast_trains():
+    generator = seed_everything(0, deterministic=True)
+    model = OneHotMLP(NUM_FEATURES, 16, "ce")
+    train = BagBatches(random_bags(512), 32, torch.device("cpu"), True, generator)
+    test = BagBatches(random_bags(256, seed=1), 64, torch.device("cpu"))
+    criterion = loss_function("ce")
+    results = list(fit(model, train, test, train_params(head="ce", epochs=3, precision="bf16"), criterion, criterion))
+    assert results[-1].test.accuracy > 0.95
+    assert model.first_weight.dtype == torch.float32
+
+
 def test_dense_rows_are_the_one_hot_vectors():
     ids, offsets = torch.tensor([0, 3, 1, 2, 4]), torch.tensor([0, 2, 2])
     expected = torch.tensor([[1, 0, 0, 1, 0], [0, 0, 0, 0, 0], [0, 1, 1, 0, 1]], dtype=torch.float)
@@ -79,9 +111,10 @@ def test_initial_loss_is_ln2_and_training_learns(head):
     model = OneHotMLP(NUM_FEATURES, 16, head)
     train = BagBatches(random_bags(512), 32, torch.device("cpu"), True, generator)
     test = BagBatches(random_bags(256, seed=1), 64, torch.device("cpu"))
-    assert abs(initial_loss(model, train, head) - math.log(2)) < 0.1
-    before = evaluate(model, test, head)
-    results = list(fit(model, train, test, train_params(head=head, epochs=5, grad_clip=1.0)))
+    criterion = loss_function(head)
+    assert abs(initial_loss(model, train, criterion) - math.log(2)) < 0.1
+    before = evaluate(model, test, criterion)
+    results = list(fit(model, train, test, train_params(head=head, epochs=5, grad_clip=1.0), criterion, criterion))
     assert [r.epoch for r in results] == [1, 2, 3, 4, 5]
     assert results[-1].test.loss < before.loss
     assert results[-1].test.accuracy > 0.95

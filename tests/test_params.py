@@ -1,10 +1,12 @@
 import copy
+import re
 
 import pytest
 import yaml
 
 from reprolab.errors import UserError
-from reprolab.params import load_imdb_params
+from reprolab.params import (load_image_params, load_imdb_params, load_loader_benchmark_params,
+                             load_step_benchmark_params)
 
 
 def write(tmp_path, params):
@@ -83,3 +85,46 @@ def test_unreadable_file(tmp_path):
     bad.write_text("train_imdb: [unclosed")
     with pytest.raises(UserError, match="not valid YAML"):
         load_imdb_params(bad)
+
+
+def test_image_and_benchmark_defaults_load(tmp_path, default_params):
+    path = write(tmp_path, default_params)
+    params = load_image_params(path)
+    assert params.datasets == ("mnist", "fashion_mnist") and "weighted_sampler" in params.strategies
+    assert params.imbalance.classes == (1, 2) and params.imbalance.fraction == 0.05
+    assert len(params.sources["fashion_mnist"].raw_md5) == 4 and params.train.model == "cnn"
+    assert load_loader_benchmark_params(path).num_workers == (0, 1, 2, 4, 8)
+    assert load_step_benchmark_params(path).device == "auto"
+
+
+@pytest.mark.parametrize(
+    "dotted, value, message",
+    [
+        ("images.strategies", ["none", "smote"], "images.strategies must be a non-empty list of distinct values from none, weighted_sampler, class_weights, undersample, got ['none', 'smote']"),
+        ("images.datasets", [], "images.datasets must be a non-empty list"),
+        ("imbalance.classes", [1, 1], "imbalance.classes must be a non-empty list of distinct class ids from 0 to 9"),
+        ("imbalance.classes", [10], "imbalance.classes must be a non-empty list of distinct class ids from 0 to 9, got [10]"),
+        ("imbalance.fraction", 1.5, "imbalance.fraction must be a number in (0, 1], got 1.5"),
+        ("imbalance.fraction", 0, "imbalance.fraction must be a positive number"),
+        ("data.fashion_mnist.raw_md5", {"train-images-idx3-ubyte": "xyz"}, "data.fashion_mnist.raw_md5 must be a mapping of IDX file names"),
+        ("data.mnist.raw_md5", {"train-images": "0" * 32}, "data.mnist.raw_md5 must be a mapping"),
+        ("train_images.model", "resnet", "train_images.model must be one of cnn, mlp"),
+        ("train_images.precision", "fp16", "train_images.precision must be one of fp32, bf16, got 'fp16'"),
+        ("benchmark_loader.num_workers", [0, -1], "benchmark_loader.num_workers must be a non-empty list of distinct integers >= 0"),
+        ("benchmark_loader.prefetch_factor", [0], "benchmark_loader.prefetch_factor must be a non-empty list of distinct integers >= 1"),
+        ("benchmark_step.device", "tpu", "benchmark_step.device must be one of auto, cpu, cuda"),
+    ],
+)
+def test_bad_image_value_names_the_param(tmp_path, default_params, dotted, value, message):
+    params = copy.deepcopy(default_params)
+    *sections, key = dotted.split(".")
+    target = params
+    for section in sections:
+        target = target[section]
+    target[key] = value
+    path = write(tmp_path, params)
+    loader = {"benchmark_loader": load_loader_benchmark_params, "benchmark_step": load_step_benchmark_params}.get(
+        sections[0], load_image_params)
+    with pytest.raises(UserError, match=re.escape(message)) as err:
+        loader(path)
+    assert "\n" not in str(err.value)

@@ -20,32 +20,32 @@ def project(tmp_path):
 
 
 def test_repro_on_tiny_archive(project):
-    first = project.repro()
+    first = project.repro("evaluate_imdb")
     assert project.stages_run(first.stdout) == ["fetch_imdb", "tokenize_imdb", "build_vocab", "encode_imdb", "train_imdb", "evaluate_imdb"]
     data = project.json("metrics/imdb_data.json")
     assert data["train"]["reviews"] == 6 and data["test"]["reviews_neg"] == 2 and data["vocab"]["size"] == 8
     training = project.json("metrics/train_imdb/metrics.json")
-    assert training["step"] == 1 and "initial_loss" in training
+    assert training["step"] == 1 and "initial_loss" in training and training["device"] == "cpu"
     evaluation = project.json("metrics/evaluate_imdb/metrics.json")
     assert 0 <= evaluation["accuracy"] <= 1 and set(evaluation) >= {"loss", "perplexity", "neg", "pos", "macro_avg"}
     assert len(project.json("timings/train_imdb.json")["epoch_seconds"]) == 2
     assert "epoch_seconds" not in json.dumps(training)
-    assert project.stages_run(project.repro().stdout) == []
+    assert project.stages_run(project.repro("evaluate_imdb").stdout) == []
     shown = project.run("dvc", "plots", "show", "--json").stdout
     assert "confusion_matrix" in shown
 
 
 def test_changing_lr_reruns_only_training(project):
-    project.repro()
+    project.repro("evaluate_imdb")
     project.commit("baseline")
     project.set_params(train_imdb__lr=0.05)
-    assert project.stages_run(project.repro().stdout) == ["train_imdb", "evaluate_imdb"]
+    assert project.stages_run(project.repro("evaluate_imdb").stdout) == ["train_imdb", "evaluate_imdb"]
     diff = project.run("dvc", "params", "diff").stdout
     assert "train_imdb.lr" in diff
 
 
 def test_same_params_give_identical_metrics(project):
-    project.repro()
+    project.repro("evaluate_imdb")
     before = {name: (project.root / name).read_bytes() for name in ("metrics/train_imdb/metrics.json", "metrics/evaluate_imdb/metrics.json")}
     project.repro("-f", "-s", "train_imdb")
     project.repro("-f", "-s", "evaluate_imdb")
@@ -68,7 +68,7 @@ def test_cuda_without_gpu_is_one_line_and_writes_nothing(project):
 
 def test_bad_param_fails_the_first_stage(project):
     project.set_params(train_imdb__optimizer="rmsprop")
-    result = project.repro(check=False)
+    result = project.repro("evaluate_imdb", check=False)
     assert result.returncode != 0
     assert "error: params.yaml: train_imdb.optimizer must be one of sgd, adam, got 'rmsprop'" in result.stderr
     assert not (project.root / "data/raw/aclImdb_v1.tar.gz").exists()
@@ -78,6 +78,6 @@ def test_corrupt_archive_with_matching_checksum(project, tmp_path):
     broken = tmp_path / "broken.tar.gz"
     broken.write_bytes(b"\x1f\x8b" + b"\0" * 100)
     project.use_archive(broken)
-    result = project.repro(check=False)
+    result = project.repro("evaluate_imdb", check=False)
     assert "data/raw/aclImdb_v1.tar.gz: not a readable IMDB .tar.gz archive" in result.stderr
     assert not (project.root / "data/imdb/tokens").exists()

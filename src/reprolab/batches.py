@@ -1,11 +1,55 @@
-"""Whole batches of in-memory bags by index: no per-item __getitem__, no collate."""
+"""Whole batches of in-memory data by index: no per-item __getitem__, no collate."""
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
+from torch.utils.data import Sampler
 
 from reprolab.imdb import Bags
+
+
+def epoch_order(count: int, shuffle: bool, generator: torch.Generator | None,
+                sampler: Iterable[int] | None = None) -> torch.Tensor:
+    """One epoch's row order: a sampler's draws, a seeded permutation, or 0..count-1."""
+    if sampler is not None:
+        return torch.as_tensor(list(sampler), dtype=torch.int64)
+    return torch.randperm(count, generator=generator) if shuffle else torch.arange(count)
+
+
+class TensorBatches:
+    """Iterate (inputs, labels) over tensors held on `device` once; each batch is one gather.
+
+    The order per epoch comes from `sampler` (e.g. a WeightedRandomSampler) when given, else a
+    seeded permutation (shuffle) or the stored order. With host_pinned on CUDA, the tensors stay in
+    pinned host memory and each batch is copied with non_blocking=True instead (for data too big
+    for the GPU).
+    """
+
+    def __init__(self, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int, device: torch.device,
+                 shuffle: bool = False, generator: torch.Generator | None = None,
+                 sampler: Sampler[int] | None = None, host_pinned: bool = False):
+        self.batch_size, self.shuffle, self.generator, self.sampler = batch_size, shuffle, generator, sampler
+        self.device, self.host_pinned = device, host_pinned and device.type == "cuda"
+        if self.host_pinned:
+            self.inputs, self.labels = inputs.pin_memory(), labels.pin_memory()
+        else:
+            self.inputs, self.labels = inputs.to(device), labels.to(device)
+
+    def __len__(self) -> int:
+        count = len(self.sampler) if self.sampler is not None else len(self.labels)
+        return -(-count // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = epoch_order(len(self.labels), self.shuffle, self.generator, self.sampler).to(self.labels.device)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            if self.host_pinned:
+                # the gather lands in pageable memory; pinning it lets the copy overlap compute
+                yield (self.inputs[rows].pin_memory().to(self.device, non_blocking=True),
+                       self.labels[rows].pin_memory().to(self.device, non_blocking=True))
+            else:
+                yield self.inputs[rows], self.labels[rows]
 
 
 class BagBatches:
@@ -26,14 +70,18 @@ class BagBatches:
         return -(-len(self.labels) // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        count = len(self.labels)
-        order = torch.randperm(count, generator=self.generator) if self.shuffle else torch.arange(count)
-        order = order.to(self.device)
-        for start in range(0, count, self.batch_size):
-            yield self._gather(order[start : start + self.batch_size])
+        order = epoch_order(len(self.labels), self.shuffle, self.generator).to(self.device)
+        # one gather for the whole epoch: the bags laid out in epoch order, then sliced per batch
+        ids, offsets = self._permuted(order)
+        starts = list(range(0, len(order), self.batch_size))
+        edges = offsets[starts + [len(order)]].tolist()  # one host sync per epoch, not per batch
+        for i, start in enumerate(starts):
+            stop = min(start + self.batch_size, len(order))
+            yield ids[edges[i] : edges[i + 1]], offsets[start:stop] - edges[i], self.labels[order[start:stop]]
 
-    def _gather(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _permuted(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ids of bags `rows`, concatenated in that order, and their len(rows) + 1 offsets."""
         starts, lengths = self.offsets[rows], self.offsets[rows + 1] - self.offsets[rows]
-        batch_offsets = torch.cumsum(lengths, 0) - lengths
-        flat = torch.repeat_interleave(starts - batch_offsets, lengths) + torch.arange(int(lengths.sum()), device=self.device)
-        return self.ids[flat], batch_offsets, self.labels[rows]
+        offsets = torch.cat([lengths.new_zeros(1), torch.cumsum(lengths, 0)])
+        flat = torch.repeat_interleave(starts - offsets[:-1], lengths) + torch.arange(int(offsets[-1]), device=self.device)
+        return self.ids[flat], offsets

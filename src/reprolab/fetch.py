@@ -25,8 +25,8 @@ def local_source(url: str) -> Path | None:
     return Path(url).expanduser()
 
 
-def _copy_hashing(src: BinaryIO, dst: BinaryIO, total: int | None, label: str) -> str:
-    digest = hashlib.sha256()
+def _copy_hashing(src: BinaryIO, dst: BinaryIO, total: int | None, label: str, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
     with tqdm(total=total, unit="B", unit_scale=True, desc=label, disable=None) as bar:
         while chunk := src.read(CHUNK):
             digest.update(chunk)
@@ -45,8 +45,13 @@ def _open_url(url: str, param: str, hint: str):
         raise UserError(f"cannot download {url} (param {param}.url): {reason}; {hint}") from None
 
 
-def fetch(url: str, sha256: str, dest: str | os.PathLike, param: str, hint: str) -> None:
-    """Copy or download url to dest; dest appears only if the content's sha256 matches."""
+def fetch(url: str, expected: str, dest: str | os.PathLike, param: str, hint: str, algorithm: str = "sha256",
+          checksum_from: str | None = None) -> None:
+    """Copy or download url to dest; dest appears only if the content's digest matches `expected`.
+
+    The digest is checked against `param`.`algorithm` in params.yaml unless `checksum_from` names
+    another source (e.g. torchvision's list).
+    """
     dest = Path(dest)
     source = local_source(url)
     if source is not None and not source.is_file():
@@ -54,16 +59,17 @@ def fetch(url: str, sha256: str, dest: str | os.PathLike, param: str, hint: str)
     with atomic_path(dest) as tmp, open(tmp, "wb") as out:
         if source is not None:
             with open(source, "rb") as src:
-                actual = _copy_hashing(src, out, source.stat().st_size, dest.name)
+                actual = _copy_hashing(src, out, source.stat().st_size, dest.name, algorithm)
         else:
             with _open_url(url, param, hint) as response:
                 length = response.headers.get("Content-Length")
-                actual = _copy_hashing(response, out, int(length) if length else None, dest.name)
+                actual = _copy_hashing(response, out, int(length) if length else None, dest.name, algorithm)
         out.flush()
-        if actual != sha256:
+        if actual != expected:
+            origin = checksum_from or f"param {param}.{algorithm}"
             raise UserError(
-                f"{url}: sha256 is {actual}, expected {sha256} (param {param}.sha256); "
-                "the file is corrupt or truncated, or the checksum param is wrong"
+                f"{url}: {algorithm} is {actual}, expected {expected} ({origin}); "
+                "the file is corrupt or truncated, or the checksum is wrong"
             )
 
 

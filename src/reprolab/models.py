@@ -1,4 +1,4 @@
-"""The seed's OneHotMLP, fed word-id bags instead of dense one-hot rows."""
+"""The seed's models: OneHotMLP (fed word-id bags instead of dense one-hot rows), SimpleCNN and the image MLP."""
 
 import math
 
@@ -14,12 +14,14 @@ class OneHotMLP(nn.Module):
 
     The first layer's weight is stored as (num_features, hidden), so `one_hot @ weight + bias`
     (mode "dense", the seed's computation) and a summed EmbeddingBag over the review's word
-    ids (mode "embedding_bag") use the same parameters and give the same result.
+    ids (mode "embedding_bag") use the same parameters and give the same result. With sparse,
+    the first layer's gradient holds only the rows of words in the batch (plain SGD can use it).
     """
 
-    def __init__(self, num_features: int, hidden: int = 200, head: str = "bce", mode: str = "embedding_bag"):
+    def __init__(self, num_features: int, hidden: int = 200, head: str = "bce", mode: str = "embedding_bag",
+                 sparse: bool = False):
         super().__init__()
-        self.num_features, self.mode = num_features, mode
+        self.num_features, self.mode, self.sparse = num_features, mode, sparse
         self.first_weight = nn.Parameter(torch.empty(num_features, hidden))
         self.first_bias = nn.Parameter(torch.empty(hidden))
         self.out = nn.Linear(hidden, HEAD_OUTPUTS[head])
@@ -32,8 +34,13 @@ class OneHotMLP(nn.Module):
         if self.mode == "dense":
             hidden = one_hot_rows(ids, offsets, self.num_features) @ self.first_weight + self.first_bias
         else:
-            hidden = F.embedding_bag(ids, self.first_weight, offsets, mode="sum") + self.first_bias
+            hidden = F.embedding_bag(ids, self.first_weight, offsets, mode="sum", sparse=self.sparse) + self.first_bias
         return self.out(torch.relu(hidden))
+
+
+def sparse_gradients_allowed(optimizer: str, momentum: float, weight_decay: float, grad_clip: float) -> bool:
+    """Plain SGD applies a sparse gradient exactly; momentum, weight decay, Adam and clipping need dense ones."""
+    return optimizer == "sgd" and momentum == 0 and weight_decay == 0 and grad_clip == 0
 
 
 def one_hot_rows(ids: torch.Tensor, offsets: torch.Tensor, num_features: int) -> torch.Tensor:
@@ -43,3 +50,49 @@ def one_hot_rows(ids: torch.Tensor, offsets: torch.Tensor, num_features: int) ->
     dense = torch.zeros(len(offsets), num_features, device=ids.device)
     dense[rows, ids] = 1.0
     return dense
+
+
+class SimpleCNN(nn.Module):
+    """Seed 000's CNN: conv 5x5 (10 channels) -> ReLU -> max-pool 2 -> dropout 0.2 -> linear to 10 classes.
+
+    Same function and gradients as the seed's, computed faster on CPU: the conv weight is
+    channels_last (max-pooling such maps is ~4x faster), ReLU runs after the pool on a 4x
+    smaller map (max and ReLU commute), and dropout draws its mask with `torch.rand`.
+    """
+
+    dropout = 0.2
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 10, kernel_size=5).to(memory_format=torch.channels_last)
+        self.fc = nn.Linear(10 * 12 * 12, num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, classes) for images (batch, 1, 28, 28)."""
+        features = torch.relu(F.max_pool2d(self.conv(images), 2)).flatten(1)
+        return self.fc(uniform_dropout(features, self.dropout, self.training))
+
+
+class ImageMLP(nn.Module):
+    """Seed 004's MLP: 784 -> hidden -> ReLU -> 10 classes."""
+
+    def __init__(self, hidden: int = 128, num_classes: int = 10):
+        super().__init__()
+        self.hidden = nn.Linear(28 * 28, hidden)
+        self.out = nn.Linear(hidden, num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, classes) for images (batch, 1, 28, 28)."""
+        return self.out(torch.relu(self.hidden(images.flatten(1))))
+
+
+def uniform_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """F.dropout's distribution (keep with 1 - p, scale by 1 / (1 - p)); its CPU bernoulli_ is ~2x slower than rand."""
+    if not training or p == 0:
+        return x
+    return x * (torch.rand_like(x) >= p) / (1 - p)
+
+
+def image_model(name: str, hidden: int) -> nn.Module:
+    """The model a train_images.model param names."""
+    return SimpleCNN() if name == "cnn" else ImageMLP(hidden)

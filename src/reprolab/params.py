@@ -16,7 +16,13 @@ MODELS = ("embedding_bag", "dense")
 HEADS = ("bce", "ce")
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16")
 URL_SCHEMES = ("http://", "https://", "file://")
+IMAGE_DATASETS = ("mnist", "fashion_mnist")
+IMAGE_MODELS = ("cnn", "mlp")
+STRATEGIES = ("none", "weighted_sampler", "class_weights", "undersample")
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+NUM_IMAGE_CLASSES = 10
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class TrainParams:
     grad_clip: float
     device: str
     deterministic: bool
+    precision: str
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,48 @@ class ImdbParams:
     vocab: VocabParams
     subset: SubsetParams
     train: TrainParams
+    evaluate: EvalParams
+
+
+@dataclass(frozen=True)
+class ImageSourceParams:
+    source: str
+    raw_md5: dict[str, str]
+    mean: float
+    std: float
+
+
+@dataclass(frozen=True)
+class ImbalanceParams:
+    classes: tuple[int, ...]
+    fraction: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class ImageTrainParams:
+    model: str
+    hidden: int
+    optimizer: str
+    lr: float
+    momentum: float
+    weight_decay: float
+    batch_size: int
+    epochs: int
+    seed: int
+    grad_clip: float
+    device: str
+    deterministic: bool
+    precision: str
+
+
+@dataclass(frozen=True)
+class ImageParams:
+    datasets: tuple[str, ...]
+    strategies: tuple[str, ...]
+    sources: dict[str, ImageSourceParams]
+    imbalance: ImbalanceParams
+    train: ImageTrainParams
     evaluate: EvalParams
 
 
@@ -120,6 +169,28 @@ class _Section:
             raise self._fail(key, expected)
         return value
 
+    def choices(self, key: str, choices: tuple[str, ...]) -> tuple[str, ...]:
+        expected = "a non-empty list of distinct values from " + ", ".join(choices)
+        value = self._get(key, expected)
+        if not isinstance(value, list) or not value or len(set(map(repr, value))) != len(value) \
+                or any(item not in choices for item in value):
+            raise self._fail(key, expected)
+        return tuple(value)
+
+    def int_list(self, key: str, below: int) -> tuple[int, ...]:
+        expected = f"a non-empty list of distinct class ids from 0 to {below - 1}"
+        value = self._get(key, expected)
+        ok = isinstance(value, list) and value and len(set(value)) == len(value)
+        if not ok or any(isinstance(item, bool) or not isinstance(item, int) or not 0 <= item < below for item in value):
+            raise self._fail(key, expected)
+        return tuple(value)
+
+    def fraction(self, key: str) -> float:
+        value = self.float(key)
+        if value > 1:
+            raise self._fail(key, "a number in (0, 1]")
+        return value
+
     def str(self, key: str, pattern: str, expected: str) -> str:
         value = self._get(key, expected)
         if not isinstance(value, str) or not re.fullmatch(pattern, value):
@@ -167,6 +238,7 @@ def parse_train(section: _Section) -> TrainParams:
         grad_clip=section.float("grad_clip", positive=False),
         device=section.choice("device", DEVICES),
         deterministic=section.bool("deterministic"),
+        precision=section.choice("precision", PRECISIONS),
     )
 
 
@@ -187,3 +259,109 @@ def load_imdb_params(path: str | os.PathLike = PARAMS_FILE) -> ImdbParams:
     if params.subset.balanced and params.subset.n % 2:
         raise UserError(f"{source}: encode_imdb.n must be even when balanced is true, got {params.subset.n}")
     return params
+
+
+def parse_image_source(section: _Section) -> ImageSourceParams:
+    """Where one image dataset comes from ("download" or a folder) and how to normalize it."""
+    source = section.str("source", r"\S.*", "'download' or a folder holding the four IDX files")
+    expected_md5 = "a mapping of IDX file names to md5 digests (32 hex digits) of their decompressed content"
+    raw_md5 = section._get("raw_md5", expected_md5)
+    if not isinstance(raw_md5, dict) or any(
+            name not in IDX_FILES or not isinstance(digest, str) or not re.fullmatch(r"[0-9a-fA-F]{32}", digest)
+            for name, digest in raw_md5.items()):
+        raise section._fail("raw_md5", expected_md5)
+    return ImageSourceParams(source=source, raw_md5={k: v.lower() for k, v in raw_md5.items()},
+                             mean=section.float("mean", positive=False), std=section.float("std"))
+
+
+def parse_image_train(section: _Section) -> ImageTrainParams:
+    """The train_images section."""
+    return ImageTrainParams(
+        model=section.choice("model", IMAGE_MODELS),
+        hidden=section.int("hidden"),
+        optimizer=section.choice("optimizer", OPTIMIZERS),
+        lr=section.float("lr"),
+        momentum=section.float("momentum", positive=False),
+        weight_decay=section.float("weight_decay", positive=False),
+        batch_size=section.int("batch_size"),
+        epochs=section.int("epochs"),
+        seed=section.int("seed", minimum=0),
+        grad_clip=section.float("grad_clip", positive=False),
+        device=section.choice("device", DEVICES),
+        deterministic=section.bool("deterministic"),
+        precision=section.choice("precision", PRECISIONS),
+    )
+
+
+def load_image_params(path: str | os.PathLike = PARAMS_FILE) -> ImageParams:
+    """Every section the image stages read, checked together."""
+    raw, source = read_params(path), str(path)
+    listing = _Section(raw, "images", source)
+    imbalance = _Section(raw, "imbalance", source)
+    datasets = listing.choices("datasets", IMAGE_DATASETS)
+    return ImageParams(
+        datasets=datasets,
+        strategies=listing.choices("strategies", STRATEGIES),
+        sources={name: parse_image_source(_Section(raw, f"data.{name}", source)) for name in datasets},
+        imbalance=ImbalanceParams(classes=imbalance.int_list("classes", NUM_IMAGE_CLASSES),
+                                  fraction=imbalance.fraction("fraction"), seed=imbalance.int("seed", minimum=0)),
+        train=parse_image_train(_Section(raw, "train_images", source)),
+        evaluate=EvalParams(batch_size=_Section(raw, "evaluate_images", source).int("batch_size")),
+    )
+
+
+def stage_choice(value: str, choices: tuple[str, ...], what: str) -> str:
+    """A stage's command-line argument, checked against the values params.yaml allows."""
+    if value not in choices:
+        raise UserError(f"{what} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class LoaderBenchmarkParams:
+    dataset: str
+    num_workers: tuple[int, ...]
+    prefetch_factor: tuple[int, ...]
+    batch_size: int
+    batches: int
+    epochs: int
+    repeats: int
+    io_delay_ms: float
+
+
+@dataclass(frozen=True)
+class StepBenchmarkParams:
+    dataset: str
+    batches: int
+    device: str
+
+
+def _positive_ints(section: _Section, key: str, minimum: int) -> tuple[int, ...]:
+    expected = f"a non-empty list of distinct integers >= {minimum}"
+    value = section._get(key, expected)
+    if not isinstance(value, list) or not value or len(set(value)) != len(value) or any(
+            isinstance(item, bool) or not isinstance(item, int) or item < minimum for item in value):
+        raise section._fail(key, expected)
+    return tuple(value)
+
+
+def load_loader_benchmark_params(path: str | os.PathLike = PARAMS_FILE) -> LoaderBenchmarkParams:
+    """The benchmark_loader section."""
+    section = _Section(read_params(path), "benchmark_loader", str(path))
+    return LoaderBenchmarkParams(
+        dataset=section.choice("dataset", IMAGE_DATASETS),
+        num_workers=_positive_ints(section, "num_workers", 0),
+        prefetch_factor=_positive_ints(section, "prefetch_factor", 1),
+        batch_size=section.int("batch_size"),
+        batches=section.int("batches"),
+        epochs=section.int("epochs"),
+        repeats=section.int("repeats"),
+        io_delay_ms=section.float("io_delay_ms", positive=False),
+    )
+
+
+def load_step_benchmark_params(path: str | os.PathLike = PARAMS_FILE) -> StepBenchmarkParams:
+    """The benchmark_step section."""
+    section = _Section(read_params(path), "benchmark_step", str(path))
+    return StepBenchmarkParams(dataset=section.choice("dataset", IMAGE_DATASETS), batches=section.int("batches"),
+                               device=section.choice("device", DEVICES))

@@ -13,8 +13,9 @@ from torch import nn
 from reprolab.atomic import atomic_path, write_json
 from reprolab.device import device_info
 from reprolab.errors import UserError
-from reprolab.params import TrainParams
-from reprolab.train import Batch, Evaluation, evaluate, fit, initial_loss
+from reprolab.params import ImageTrainParams, TrainParams
+from reprolab.report import confusion_figure, save_figure
+from reprolab.train import Batch, Criterion, Evaluation, evaluate, fit, initial_loss
 
 
 def _live(directory: Path) -> Live:
@@ -29,19 +30,24 @@ def _log_split(live: Live, split: str, loss: float, accuracy: float) -> None:
 
 
 def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Batch], test_batches: Iterable[Batch],
-                     params: TrainParams, device: torch.device, metrics_dir: str, model_path: str,
-                     timings_path: str) -> None:
-    """Fit model, logging per-epoch metrics and plots, then save the checkpoint and the timings."""
+                     params: TrainParams | ImageTrainParams, criteria: tuple[Criterion, Criterion], num_classes: int,
+                     device: torch.device, metrics_dir: str, model_path: str, timings_path: str) -> None:
+    """Fit model, logging per-epoch metrics and plots, then save the checkpoint and the timings.
+
+    criteria: the training loss (possibly class-weighted) and the plain loss reported on test.
+    """
     start = time.perf_counter()
-    expected = math.log(2)  # both heads start at ln(2): 1 logit near 0, or 2 near-equal logits
-    first_loss = initial_loss(model, train_batches, params.head)
-    print(f"initial loss {first_loss:.4f} (ln 2 = {expected:.4f} for an untrained 2-class model)")
+    train_criterion, test_criterion = criteria
+    expected = math.log(num_classes)  # an untrained model's logits are near-equal (or one logit near 0)
+    first_loss = initial_loss(model, train_batches, test_criterion)
+    print(f"initial loss {first_loss:.4f} (ln {num_classes} = {expected:.4f} for an untrained {num_classes}-class model)")
     epoch_seconds = []
     with atomic_path(metrics_dir, directory=True) as tmp_dir:
         with _live(tmp_dir) as live:
             live.summary["initial_loss"] = first_loss
             live.summary["expected_initial_loss"] = expected
-            for result in fit(model, train_batches, test_batches, params):
+            live.summary["device"] = device.type  # CUDA and CPU kernels differ in the last bits
+            for result in fit(model, train_batches, test_batches, params, train_criterion, test_criterion):
                 _log_split(live, "train", result.train_loss, result.train_accuracy)
                 _log_split(live, "test", result.test.loss, result.test.accuracy)
                 live.next_step()
@@ -73,10 +79,13 @@ def load_checkpoint(path: str, device: torch.device) -> tuple[dict, dict]:
         raise UserError(f"{path}: unreadable checkpoint ({err}); rerun the training stage") from None
 
 
-def evaluate_and_record(model: nn.Module, batches: Iterable[Batch], head: str, class_names: list[str],
-                        metrics_dir: str) -> Evaluation:
-    """Accuracy, loss, perplexity, per-class precision/recall/F1 and a confusion matrix."""
-    result = evaluate(model, batches, head)
+def evaluate_and_record(model: nn.Module, batches: Iterable[Batch], criterion: Criterion, class_names: list[str],
+                        metrics_dir: str, precision: str = "fp32", heat_map_title: str | None = None) -> Evaluation:
+    """Accuracy, loss, perplexity, per-class precision/recall/F1 and a confusion matrix.
+
+    With heat_map_title, the confusion matrix is also drawn as metrics_dir/confusion_matrix.png.
+    """
+    result = evaluate(model, batches, criterion, precision)
     report = classification_report(result.labels, result.predictions, labels=range(len(class_names)),
                                    target_names=class_names, output_dict=True, zero_division=0)
     with atomic_path(metrics_dir, directory=True) as tmp_dir:
@@ -88,5 +97,8 @@ def evaluate_and_record(model: nn.Module, batches: Iterable[Batch], head: str, c
             predicted = [class_names[i] for i in result.predictions.tolist()]
             live.log_sklearn_plot("confusion_matrix", actual, predicted, name="confusion_matrix")
             if len(class_names) == 2:
-                live.log_sklearn_plot("roc", result.labels.numpy(), result.probabilities.numpy(), name="roc")
+                live.log_sklearn_plot("roc", result.labels.numpy(), result.probabilities[:, 1].numpy(), name="roc")
+        if heat_map_title:
+            figure = confusion_figure(result.labels, result.predictions, class_names, heat_map_title)
+            save_figure(figure, tmp_dir / "confusion_matrix.png")
     return result

@@ -9,17 +9,18 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from reprolab.params import TrainParams
+from reprolab.params import ImageTrainParams, TrainParams
 
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+Batch = tuple[torch.Tensor, ...]  # model inputs..., then integer labels
+Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def loss_function(head: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Mean loss of logits against integer labels: BCE on 1 logit, cross-entropy on 2."""
+def loss_function(head: str, class_weights: torch.Tensor | None = None) -> Criterion:
+    """Mean loss of logits against integer labels: BCE on 1 logit, (weighted) cross-entropy on several."""
     if head == "bce":
         bce = nn.BCEWithLogitsLoss()
         return lambda logits, labels: bce(logits.squeeze(1), labels.float())
-    return nn.CrossEntropyLoss()
+    return nn.CrossEntropyLoss(weight=class_weights)
 
 
 def predicted_labels(logits: torch.Tensor) -> torch.Tensor:
@@ -27,12 +28,21 @@ def predicted_labels(logits: torch.Tensor) -> torch.Tensor:
     return (logits.squeeze(1) > 0).long() if logits.shape[1] == 1 else logits.argmax(1)
 
 
-def positive_probability(logits: torch.Tensor) -> torch.Tensor:
-    """P(class 1) from either head."""
-    return torch.sigmoid(logits.squeeze(1)) if logits.shape[1] == 1 else torch.softmax(logits, 1)[:, 1]
+def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """(batch, classes) probabilities; one logit is read as P(class 1) of two classes."""
+    if logits.shape[1] == 1:
+        positive = torch.sigmoid(logits)
+        return torch.cat([1 - positive, positive], 1)
+    return torch.softmax(logits, 1)
 
 
-def make_optimizer(model: nn.Module, params: TrainParams) -> torch.optim.Optimizer:
+def autocast(model: nn.Module, precision: str) -> torch.autocast:
+    """bf16 autocast on the model's device when precision is bf16; a no-op context for fp32."""
+    device_type = next(model.parameters()).device.type
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def make_optimizer(model: nn.Module, params: TrainParams | ImageTrainParams) -> torch.optim.Optimizer:
     """SGD (with momentum and weight decay) or Adam (with weight decay); momentum is SGD's only."""
     if params.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=params.lr, momentum=params.momentum, weight_decay=params.weight_decay)
@@ -42,7 +52,7 @@ def make_optimizer(model: nn.Module, params: TrainParams) -> torch.optim.Optimiz
 
 @dataclass
 class Evaluation:
-    """Mean loss and accuracy over a dataset, with every label and prediction."""
+    """Mean loss and accuracy over a dataset, with every label, prediction and class probability."""
 
     loss: float
     accuracy: float
@@ -56,17 +66,18 @@ class Evaluation:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, batches: Iterable[Batch], head: str) -> Evaluation:
+def evaluate(model: nn.Module, batches: Iterable[Batch], criterion: Criterion, precision: str = "fp32") -> Evaluation:
     """Loss, accuracy and predictions of model over batches, in eval mode."""
     model.eval()
-    criterion = loss_function(head)
     total_loss, labels, predictions, probabilities = 0.0, [], [], []
-    for ids, offsets, batch_labels in batches:
-        logits = model(ids, offsets).float()
+    for *inputs, batch_labels in batches:
+        with autocast(model, precision):
+            logits = model(*inputs)
+        logits = logits.float()
         total_loss += criterion(logits, batch_labels).item() * len(batch_labels)
         labels.append(batch_labels.cpu())
         predictions.append(predicted_labels(logits).cpu())
-        probabilities.append(positive_probability(logits).cpu())
+        probabilities.append(class_probabilities(logits).cpu())
     labels, predictions = torch.cat(labels), torch.cat(predictions)
     return Evaluation(
         loss=total_loss / len(labels),
@@ -88,24 +99,24 @@ class EpochResult:
     seconds: float = field(compare=False)
 
 
-def initial_loss(model: nn.Module, batches: Iterable[Batch], head: str) -> float:
+def initial_loss(model: nn.Module, batches: Iterable[Batch], criterion: Criterion) -> float:
     """Seed V.2.a: the untrained model's mean loss over the training set, about ln(classes)."""
-    return evaluate(model, batches, head).loss
+    return evaluate(model, batches, criterion).loss
 
 
 def train_epoch(model: nn.Module, batches: Iterable[Batch], optimizer: torch.optim.Optimizer,
-                params: TrainParams, progress: str) -> tuple[float, float]:
+                criterion: Criterion, grad_clip: float, progress: str, precision: str = "fp32") -> tuple[float, float]:
     """One pass over batches; returns mean training loss and accuracy."""
     model.train()
-    criterion = loss_function(params.head)
     weighted_losses, correct, total = [], 0, 0
-    for ids, offsets, labels in tqdm(batches, desc=progress, leave=False, disable=None):
-        logits = model(ids, offsets)
-        loss = criterion(logits, labels)
+    for *inputs, labels in tqdm(batches, desc=progress, leave=False, disable=None):
+        with autocast(model, precision):
+            logits = model(*inputs)
+        loss = criterion(logits.float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if params.grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         weighted_losses.append(loss.detach() * len(labels))
         correct += (predicted_labels(logits.detach()) == labels).sum()
@@ -114,11 +125,14 @@ def train_epoch(model: nn.Module, batches: Iterable[Batch], optimizer: torch.opt
 
 
 def fit(model: nn.Module, train_batches: Iterable[Batch], test_batches: Iterable[Batch],
-        params: TrainParams) -> Iterable[EpochResult]:
+        params: TrainParams | ImageTrainParams, train_criterion: Criterion,
+        test_criterion: Criterion) -> Iterable[EpochResult]:
     """Train for params.epochs, yielding each epoch's train and test results."""
     optimizer = make_optimizer(model, params)
     for epoch in range(1, params.epochs + 1):
         start = time.perf_counter()
-        train_loss, train_accuracy = train_epoch(model, train_batches, optimizer, params, f"epoch {epoch}/{params.epochs}")
+        train_loss, train_accuracy = train_epoch(model, train_batches, optimizer, train_criterion, params.grad_clip,
+                                                 f"epoch {epoch}/{params.epochs}", params.precision)
         seconds = time.perf_counter() - start
-        yield EpochResult(epoch, train_loss, train_accuracy, evaluate(model, test_batches, params.head), seconds)
+        test = evaluate(model, test_batches, test_criterion, params.precision)
+        yield EpochResult(epoch, train_loss, train_accuracy, test, seconds)

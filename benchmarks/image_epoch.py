@@ -1,0 +1,84 @@
+"""One Fashion-MNIST (or MNIST) SimpleCNN training epoch: the seed's loop beside this project's, same process.
+
+The seed's loop (seed 000): torchvision's dataset with per-sample ToTensor + Normalize, a default
+DataLoader (batch 64, shuffle, num_workers 0) over a Subset, and the seed's SimpleCNN. Ours: the
+cached uint8 tensors normalized once, whole batches by index (TensorBatches), reprolab's SimpleCNN.
+The two mixed combinations show how much of the gain is the data path and how much the model.
+
+    python benchmarks/image_epoch.py --dataset fashion_mnist --repeats 3
+(after `dvc repro imbalance@fashion_mnist`; reads data/images/<dataset>.pt and -kept.pt)
+"""
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from reprolab.batches import TensorBatches
+from reprolab.images import TORCHVISION, load_images, normalized
+from reprolab.models import SimpleCNN
+from reprolab.params import load_image_params
+from reprolab.seed_reference import SeedSimpleCNN, seed_image_loader
+
+
+def epoch_seconds(model: nn.Module, batches, fused: bool) -> float:
+    """Wall time of one training epoch with Adam(lr=1e-3) and cross-entropy."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused)
+    criterion = nn.CrossEntropyLoss()
+    model.train()
+    start = time.perf_counter()
+    for images, labels in batches:
+        loss = criterion(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="fashion_mnist", choices=sorted(TORCHVISION))
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", help="write the results as JSON here")
+    args = parser.parse_args()
+    source = load_image_params().sources[args.dataset]
+    arrays = load_images(f"data/images/{args.dataset}.pt")
+    kept = torch.load(f"data/images/{args.dataset}-kept.pt", weights_only=True)
+    torch.manual_seed(0)
+    ours_loader = TensorBatches(normalized(arrays["train_images"][kept], source.mean, source.std),
+                                arrays["train_labels"][kept], args.batch_size, torch.device("cpu"), shuffle=True,
+                                generator=torch.Generator().manual_seed(0))
+    with tempfile.TemporaryDirectory() as root:
+        seed = seed_image_loader(arrays, kept, args.dataset, Path(root), source.mean, source.std, args.batch_size)
+        runs = {
+            "seed loop (per-sample transforms, seed's SimpleCNN)": lambda: epoch_seconds(SeedSimpleCNN(), seed, False),
+            "seed loader + reprolab SimpleCNN": lambda: epoch_seconds(SimpleCNN(), seed, True),
+            "reprolab batches + seed's SimpleCNN": lambda: epoch_seconds(SeedSimpleCNN(), ours_loader, False),
+            "reprolab (batches + SimpleCNN + fused Adam)": lambda: epoch_seconds(SimpleCNN(), ours_loader, True),
+        }
+        times = {name: [] for name in runs}
+        for _ in range(args.repeats):  # interleaved, so drifting machine load hits every variant alike
+            for name, run in runs.items():
+                times[name].append(run())
+    baseline = statistics.median(times[next(iter(runs))])
+    results = {"dataset": args.dataset, "train_samples": len(kept), "batch_size": args.batch_size,
+               "threads": torch.get_num_threads(), "torch": torch.__version__, "runs": {}}
+    print(f"{args.dataset}: {len(kept)} training images, batch {args.batch_size}, {torch.get_num_threads()} threads, "
+          f"median of {args.repeats}")
+    for name, seconds in times.items():
+        median = statistics.median(seconds)
+        results["runs"][name] = {"median_seconds": round(median, 3), "min_seconds": round(min(seconds), 3),
+                                 "max_seconds": round(max(seconds), 3), "speedup": round(baseline / median, 2)}
+        print(f"  {name:48s} {median:7.2f} s/epoch   {baseline / median:5.2f}x")
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

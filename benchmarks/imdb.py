@@ -1,0 +1,163 @@
+"""IMDB, the seed's code paths beside this project's, same process and data: preparation, epoch time, size.
+
+Seed (002, II.2.c, the "optimized" cached version): Counter vocabulary over the tokenized train
+reviews, `sorted(counter, key=counter.get, reverse=True)`, one dense float one-hot tensor per
+review built in the Dataset's __init__, a default DataLoader (batch 128, shuffle), the seed's
+OneHotMLP (nn.Linear on the dense rows), SGD. Ours: the pipeline's library calls (tokenize on all
+cores, bincount vocabulary, CSR bags written and read back as the stages do), BagBatches,
+OneHotMLP on word-id bags with sparse first-layer gradients. Both read the archive with the same
+reader (the seed's torchtext loader no longer installs), use the same tokenizer, vocabulary size,
+lr, batch size and epochs, and are scored on the whole test split.
+
+    python benchmarks/imdb.py --archive ../shared/data/aclImdb_v1_labeled.tar.gz
+"""
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from reprolab.batches import BagBatches
+from reprolab.imdb import (SPLITS, TOKENIZERS, build_vocab, encode_split, load_bags, load_corpus, read_archive,
+                           save_bags, save_corpus, tokenize_reviews, vocab_lookup)
+from reprolab.models import OneHotMLP
+from reprolab.seed_reference import SeedOneHotMLP
+from reprolab.train import evaluate, loss_function
+
+
+class SeedCachedDataset(Dataset):
+    """Seed 002 II.2.c: the one-hot rows computed once in __init__ and kept as dense tensors."""
+
+    def __init__(self, texts, labels, vocab, tokenize):
+        self.labels = [torch.tensor(int(label)) for label in labels]
+        self.sentences = []
+        for line in texts:
+            row = torch.zeros(len(vocab) + 1)
+            row[[vocab.get(word, 0) for word in set(tokenize(line))]] = 1
+            self.sentences.append(row)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, idx):
+        return self.sentences[idx], self.labels[idx]
+
+
+def seed_prepare(archive: str, tokenizer: str, vocab_size: int) -> dict[str, SeedCachedDataset]:
+    """The seed's vocabulary and cached datasets, from the archive."""
+    reviews, tokenize = read_archive(archive), TOKENIZERS[tokenizer]
+    counter = Counter()
+    for line in reviews["train"].texts:
+        counter.update(tokenize(line))
+    most_frequent = sorted(counter, key=counter.get, reverse=True)[:vocab_size]
+    vocab = {word: i for i, word in enumerate(most_frequent, 1)}
+    return {split: SeedCachedDataset(reviews[split].texts, reviews[split].labels, vocab, tokenize) for split in SPLITS}
+
+
+def our_prepare(archive: str, tokenizer: str, vocab_size: int, folder: Path) -> tuple[dict, int]:
+    """tokenize_imdb + build_vocab + encode_imdb as the stages run them, files included."""
+    save_corpus(tokenize_reviews(read_archive(archive), tokenizer), folder / "tokens")
+    corpus = load_corpus(folder / "tokens")
+    vocab = build_vocab(corpus, vocab_size)
+    lookup = vocab_lookup(corpus, vocab)
+    save_bags({split: encode_split(corpus, lookup, split) for split in SPLITS}, len(vocab) + 1, folder / "encoded.npz")
+    return load_bags(folder / "encoded.npz")
+
+
+def timed(function, *args):
+    start = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - start
+
+
+def seed_epoch(model, loader, optimizer, criterion) -> None:
+    model.train()
+    for inputs, labels in loader:
+        outputs = model(inputs)
+        loss = criterion(outputs.squeeze(), labels.float())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+@torch.no_grad()
+def seed_accuracy(model, loader) -> float:
+    model.eval()
+    correct = total = 0
+    for inputs, labels in loader:
+        predicted = torch.round(torch.sigmoid(model(inputs).squeeze()))
+        total += labels.size(0)
+        correct += (predicted == labels).sum().item()
+    return correct / total
+
+
+def our_epoch(model, batches, optimizer, criterion) -> None:
+    model.train()
+    for ids, offsets, labels in batches:
+        loss = criterion(model(ids, offsets), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archive", required=True)
+    parser.add_argument("--tokenizer", default="normalized", choices=sorted(TOKENIZERS))
+    parser.add_argument("--vocab-size", type=int, default=20000)
+    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--out", help="write the results as JSON here")
+    args = parser.parse_args()
+    print(f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+
+    seed_data, seed_prep = timed(seed_prepare, args.archive, args.tokenizer, args.vocab_size)
+    with tempfile.TemporaryDirectory() as folder:
+        (bags, num_features), our_prep = timed(our_prepare, args.archive, args.tokenizer, args.vocab_size, Path(folder))
+        encoded_bytes = (Path(folder) / "encoded.npz").stat().st_size
+    dense_bytes = sum(len(bags[split]) for split in SPLITS) * num_features * 4
+    print(f"preparation: seed {seed_prep:.1f} s, ours {our_prep:.1f} s ({seed_prep / our_prep:.1f}x)")
+    print(f"encoded size: {encoded_bytes / 1e6:.1f} MB vs {dense_bytes / 1e9:.2f} GB dense float32 "
+          f"({100 * encoded_bytes / dense_bytes:.2f}%)")
+
+    torch.manual_seed(0)
+    seed_model = SeedOneHotMLP(num_features - 1)
+    seed_optimizer, seed_criterion = torch.optim.SGD(seed_model.parameters(), lr=args.lr), nn.BCEWithLogitsLoss()
+    train_loader = DataLoader(seed_data["train"], batch_size=128, shuffle=True)
+    test_loader = DataLoader(seed_data["test"], batch_size=128, shuffle=False)
+    torch.manual_seed(0)
+    our_model = OneHotMLP(num_features, 200, "bce", sparse=True)
+    our_optimizer, our_criterion = torch.optim.SGD(our_model.parameters(), lr=args.lr), loss_function("bce")
+    train_batches = BagBatches(bags["train"], 128, torch.device("cpu"), shuffle=True, generator=torch.Generator().manual_seed(0))
+    seed_times, our_times = [], []
+    for _ in range(args.epochs):  # interleaved, so drifting machine load hits both alike
+        seed_times.append(timed(seed_epoch, seed_model, train_loader, seed_optimizer, seed_criterion)[1])
+        our_times.append(timed(our_epoch, our_model, train_batches, our_optimizer, our_criterion)[1])
+    seed_acc = seed_accuracy(seed_model, test_loader)
+    our_acc = evaluate(our_model, BagBatches(bags["test"], 1024, torch.device("cpu")), our_criterion).accuracy
+    seed_median, our_median = statistics.median(seed_times), statistics.median(our_times)
+    print(f"epoch (median of {args.epochs}): seed {seed_median:.3f} s, ours {our_median:.3f} s "
+          f"({seed_median / our_median:.1f}x)")
+    print(f"test accuracy after {args.epochs} epochs of SGD lr {args.lr}: seed {seed_acc:.4f}, ours {our_acc:.4f}")
+    if args.out:
+        Path(args.out).write_text(json.dumps({
+            "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "prep_seconds": {"seed": round(seed_prep, 2), "ours": round(our_prep, 2)},
+            "prep_speedup": round(seed_prep / our_prep, 2),
+            "encoded_bytes": encoded_bytes, "dense_float32_bytes": dense_bytes,
+            "epoch_seconds": {"seed": [round(t, 3) for t in seed_times], "ours": [round(t, 3) for t in our_times]},
+            "epoch_speedup": round(seed_median / our_median, 2),
+            "test_accuracy": {"seed": seed_acc, "ours": our_acc},
+        }, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

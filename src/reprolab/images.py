@@ -1,0 +1,190 @@
+"""MNIST and Fashion-MNIST: fetch and validate the IDX files, cache them, make the imbalanced training set."""
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.utils.class_weight import compute_class_weight
+from torch.utils.data import WeightedRandomSampler
+from torchvision import datasets
+
+from reprolab.atomic import atomic_path
+from reprolab.batches import TensorBatches
+from reprolab.errors import UserError
+from reprolab.fetch import fetch
+from reprolab.idx import parse_idx, read_idx_bytes
+from reprolab.params import IDX_FILES, NUM_IMAGE_CLASSES, ImageSourceParams, ImbalanceParams
+
+TORCHVISION = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}
+SPLITS = {"train": IDX_FILES[:2], "test": IDX_FILES[2:]}
+OFFLINE_HINT = "without internet, set data.{name}.source in params.yaml to a folder holding the four IDX files"
+
+
+def class_names(name: str) -> list[str]:
+    """torchvision's class names for a dataset."""
+    return list(TORCHVISION[name].classes)
+
+
+def _download(name: str, folder: Path) -> dict[str, bytes]:
+    """The four IDX files from torchvision's mirrors, each md5-checked against torchvision's list."""
+    dataset, files = TORCHVISION[name], {}
+    for filename, md5 in dataset.resources:
+        errors = []
+        for mirror in dataset.mirrors:
+            try:
+                fetch(mirror + filename, md5, folder / filename, f"data.{name}", OFFLINE_HINT.format(name=name),
+                      algorithm="md5", checksum_from="torchvision's checksum list")
+                break
+            except UserError as err:
+                errors.append(str(err))
+        else:
+            raise UserError(errors[-1])
+        files[filename.removesuffix(".gz")] = read_idx_bytes(folder / filename)
+    return files
+
+
+def _find(folder: Path, base: str, param: str) -> Path:
+    for candidate in (folder / f"{base}.gz", folder / base):
+        if candidate.is_file():
+            return candidate
+    raise UserError(f"{folder}: has neither {base}.gz nor {base} (param {param})")
+
+
+def _read_local(name: str, folder: Path, raw_md5: dict[str, str]) -> dict[str, bytes]:
+    """The four IDX files from a folder; each must be torchvision's .gz or match raw_md5 decompressed.
+
+    Debian's dataset-fashion-mnist recompresses the files, so their .gz digests differ from
+    upstream while the decompressed content is the same.
+    """
+    param = f"data.{name}.source"
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such folder (param {param})")
+    upstream = {filename.removesuffix(".gz"): md5 for filename, md5 in TORCHVISION[name].resources}
+    files = {}
+    for base in IDX_FILES:
+        path = _find(folder, base, param)
+        if path.suffix == ".gz" and hashlib.md5(path.read_bytes()).hexdigest() == upstream[base]:
+            files[base] = read_idx_bytes(path)
+            continue
+        files[base] = read_idx_bytes(path)
+        actual, expected = hashlib.md5(files[base]).hexdigest(), raw_md5.get(base)
+        if actual != expected:
+            wanted = f"expected {expected} (param data.{name}.raw_md5)" if expected else f"no data.{name}.raw_md5 entry for it"
+            raise UserError(f"{path}: decompressed md5 is {actual}, {wanted}, and it is not torchvision's .gz")
+    return files
+
+
+def _arrays(files: dict[str, bytes], source: str) -> dict[str, torch.Tensor]:
+    """Images (N, 28, 28) and labels (N,) per split, checked against each other."""
+    arrays = {}
+    for split, (images_file, labels_file) in SPLITS.items():
+        images = parse_idx(files[images_file], 3, f"{source}/{images_file}")
+        labels = parse_idx(files[labels_file], 1, f"{source}/{labels_file}")
+        if len(images) != len(labels):
+            raise UserError(f"{source}/{images_file}: {len(images)} images but {labels_file} has {len(labels)} labels")
+        if labels.size and labels.max() >= NUM_IMAGE_CLASSES:
+            raise UserError(f"{source}/{labels_file}: label {labels.max()} outside 0..{NUM_IMAGE_CLASSES - 1}")
+        arrays[f"{split}_images"] = torch.from_numpy(images.copy())
+        arrays[f"{split}_labels"] = torch.from_numpy(labels.astype(np.int64))
+    return arrays
+
+
+def fetch_images(name: str, params: ImageSourceParams, dest: str | Path) -> dict[str, torch.Tensor]:
+    """Download or copy a dataset's IDX files, validate them, and save one cached .pt file."""
+    if params.source == "download":
+        with tempfile.TemporaryDirectory() as folder:
+            files, where = _download(name, Path(folder)), TORCHVISION[name].mirrors[0]
+    else:
+        folder = Path(params.source).expanduser()
+        files, where = _read_local(name, folder, params.raw_md5), str(folder)
+    arrays = _arrays(files, where)
+    save_images(arrays, dest)
+    return arrays
+
+
+def save_images(arrays: dict[str, torch.Tensor], dest: str | Path) -> None:
+    """Write the canonical cached form: uint8 images and int64 labels per split."""
+    with atomic_path(dest) as tmp:
+        torch.save(arrays, tmp)
+
+
+def load_images(path: str | Path) -> dict[str, torch.Tensor]:
+    """The dict written by save_images, in one call."""
+    try:
+        return torch.load(path, weights_only=True)
+    except (OSError, RuntimeError, EOFError) as err:
+        raise UserError(f"{path}: unreadable image cache ({err}); rerun fetch_images") from None
+
+
+def imbalance_indices(labels: torch.Tensor, params: ImbalanceParams) -> torch.Tensor:
+    """Sorted indices kept: listed classes keep round(fraction * count) samples, drawn seeded; others all."""
+    rng = np.random.default_rng(params.seed)
+    labels = labels.numpy()
+    kept = []
+    for cls in range(NUM_IMAGE_CLASSES):
+        members = np.flatnonzero(labels == cls)
+        if cls in params.classes:
+            members = rng.choice(members, size=round(params.fraction * len(members)), replace=False)
+        kept.append(members)
+    return torch.from_numpy(np.sort(np.concatenate(kept)))
+
+
+def class_counts(labels: torch.Tensor) -> list[int]:
+    """Samples per class, for all ten classes."""
+    return torch.bincount(labels, minlength=NUM_IMAGE_CLASSES).tolist()
+
+
+def balanced_class_weights(labels: torch.Tensor) -> torch.Tensor:
+    """scikit-learn's 'balanced' weights n / (classes * count); classes absent get weight 0."""
+    present = np.unique(labels.numpy())
+    weights = np.zeros(NUM_IMAGE_CLASSES)
+    weights[present] = compute_class_weight("balanced", classes=present, y=labels.numpy())
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def weighted_sampler(labels: torch.Tensor, generator: torch.Generator) -> WeightedRandomSampler:
+    """Inverse-frequency sample weights, with replacement, one epoch = len(labels) draws."""
+    counts = torch.bincount(labels, minlength=NUM_IMAGE_CLASSES).double()
+    weights = 1.0 / counts[labels]
+    return WeightedRandomSampler(weights, num_samples=len(labels), replacement=True, generator=generator)
+
+
+def undersample_indices(labels: torch.Tensor, seed: int) -> torch.Tensor:
+    """Positions into labels that keep every present class at the smallest class's count, seeded."""
+    rng = np.random.default_rng(seed)
+    labels = labels.numpy()
+    present = np.unique(labels)
+    smallest = min(int((labels == cls).sum()) for cls in present)
+    kept = [rng.choice(np.flatnonzero(labels == cls), size=smallest, replace=False) for cls in present]
+    return torch.from_numpy(np.sort(np.concatenate(kept)))
+
+
+def normalized(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """uint8 (N, 28, 28) -> float (N, 1, 28, 28), ToTensor's /255 then Normalize(mean, std), all at once."""
+    return ((images.float() / 255.0 - mean) / std).unsqueeze(1)
+
+
+def strategy_batches(strategy: str, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
+                     device: torch.device, generator: torch.Generator,
+                     seed: int) -> tuple[TensorBatches, torch.Tensor | None]:
+    """Training batches for a rebalancing strategy, and the class weights its loss should use (or None)."""
+    if strategy == "weighted_sampler":
+        sampler = weighted_sampler(labels, generator)
+        return TensorBatches(images, labels, batch_size, device, generator=generator, sampler=sampler), None
+    if strategy == "undersample":
+        rows = undersample_indices(labels, seed)
+        images, labels = images[rows], labels[rows]
+    weights = balanced_class_weights(labels).to(device) if strategy == "class_weights" else None
+    return TensorBatches(images, labels, batch_size, device, shuffle=True, generator=generator), weights
+
+
+def batch_class_counts(batches: TensorBatches, num_batches: int) -> np.ndarray:
+    """(num_batches, classes) label counts of an epoch's first batches: what the sampler feeds the model."""
+    counts = []
+    for _, labels in batches:
+        counts.append(torch.bincount(labels.cpu(), minlength=NUM_IMAGE_CLASSES).numpy())
+        if len(counts) == num_batches:
+            break
+    return np.stack(counts)

@@ -1,0 +1,93 @@
+"""Figures (matplotlib, PNG) and markdown tables written by the stages."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
+
+from reprolab.atomic import atomic_path  # noqa: E402
+
+PNG_METADATA = {"Software": None}  # no version string, so the bytes change only with the picture
+
+
+def save_figure(figure: plt.Figure, path: str | Path) -> None:
+    """Write figure as PNG atomically and close it."""
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100, metadata=PNG_METADATA)
+    plt.close(figure)
+
+
+def confusion_figure(labels: Sequence[int], predictions: Sequence[int], class_names: list[str], title: str) -> plt.Figure:
+    """Heat map of the confusion matrix, counts in the cells."""
+    figure, axes = plt.subplots(figsize=(9, 8))
+    ConfusionMatrixDisplay.from_predictions(labels, predictions, labels=range(len(class_names)),
+                                            display_labels=class_names, cmap="Blues", colorbar=False,
+                                            xticks_rotation=45, ax=axes)
+    axes.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def grouped_bars_figure(groups: list[str], series: dict[str, list[float]], ylabel: str, title: str) -> plt.Figure:
+    """One bar per series within each group (e.g. recall per class, one bar per strategy)."""
+    figure, axes = plt.subplots(figsize=(max(6, len(groups) * 1.2), 4.5))
+    width = 0.8 / len(series)
+    for i, (name, values) in enumerate(series.items()):
+        axes.bar(np.arange(len(groups)) + (i - (len(series) - 1) / 2) * width, values, width, label=name)
+    axes.set_xticks(np.arange(len(groups)), groups, rotation=30, ha="right")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.legend(loc="upper left", bbox_to_anchor=(1, 1))
+    figure.tight_layout()
+    return figure
+
+
+def stacked_counts_figure(panels: dict[str, np.ndarray], class_names: list[str], title: str) -> plt.Figure:
+    """One panel per sampler: stacked class counts in each batch (rows of the arrays)."""
+    figure, axes_list = plt.subplots(len(panels), 1, figsize=(10, 3.2 * len(panels)), sharex=True, squeeze=False)
+    colors = plt.get_cmap("tab10").colors
+    for axes, (name, counts) in zip(axes_list[:, 0], panels.items(), strict=True):
+        bottom = np.zeros(len(counts))
+        for cls, class_name in enumerate(class_names):
+            axes.bar(np.arange(1, len(counts) + 1), counts[:, cls], bottom=bottom, color=colors[cls], label=class_name)
+            bottom += counts[:, cls]
+        axes.set_title(name)
+        axes.set_ylabel("samples")
+    axes_list[-1, 0].set_xlabel("batch")
+    axes_list[0, 0].legend(ncol=5, fontsize="small", loc="lower left", bbox_to_anchor=(0, 1.15))
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A GitHub markdown table; floats with 4 decimals."""
+    def cell(value) -> str:
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def stacked_phases_figure(variants: dict[str, dict[str, float]], title: str) -> plt.Figure:
+    """Horizontal stacked bars: one bar per variant, one segment per timed phase."""
+    figure, axes = plt.subplots(figsize=(10, 0.6 * len(variants) + 1.5))
+    names = list(variants)
+    left = np.zeros(len(names))
+    for phase in next(iter(variants.values())):
+        values = np.array([variants[name][phase] for name in names])
+        axes.barh(names, values, left=left, label=phase)
+        left += values
+    axes.invert_yaxis()
+    axes.set_xlabel("ms per batch")
+    axes.set_title(title)
+    axes.legend()
+    figure.tight_layout()
+    return figure

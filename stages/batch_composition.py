@@ -1,0 +1,41 @@
+"""Stage batch_composition@<dataset>: class counts per batch with and without the weighted sampler (seed 000, 3.1)."""
+
+import sys
+
+import torch
+
+from reprolab.atomic import atomic_path
+from reprolab.cli import run_stage
+from reprolab.images import batch_class_counts, class_names, load_images, strategy_batches
+from reprolab.params import load_image_params, stage_choice
+from reprolab.report import save_figure, stacked_counts_figure
+
+NUM_BATCHES = 30
+
+
+def main() -> None:
+    params = load_image_params()
+    name = stage_choice(sys.argv[1], params.datasets, "batch_composition: dataset (images.datasets)")
+    labels = load_images(f"data/images/{name}.pt")["train_labels"]
+    labels = labels[torch.load(f"data/images/{name}-kept.pt", weights_only=True)]
+    panels = {}
+    for strategy, title in (("none", "shuffled, no sampler"), ("weighted_sampler", "WeightedRandomSampler")):
+        generator = torch.Generator().manual_seed(params.train.seed)
+        # only the labels matter here, so they stand in for the images too
+        batches, _ = strategy_batches(strategy, labels, labels, params.train.batch_size, torch.device("cpu"),
+                                      generator, params.train.seed)
+        panels[title] = batch_class_counts(batches, NUM_BATCHES)
+    minority = list(params.imbalance.classes)
+    figure = stacked_counts_figure(panels, class_names(name), f"{name}: class counts in the first {NUM_BATCHES} batches")
+    with atomic_path(f"metrics/batch_composition/{name}", directory=True) as out:
+        for (strategy, counts) in zip(("none", "weighted_sampler"), panels.values(), strict=True):
+            share = counts[:, minority].sum(1) / counts.sum(1)
+            (out / f"{strategy}.csv").write_text("batch,minority_share\n" + "".join(
+                f"{i},{s:.6f}\n" for i, s in enumerate(share, 1)))
+        save_figure(figure, out / "composition.png")
+    for title, counts in panels.items():
+        print(f"{title}: minority classes {minority} make up {counts[:, minority].sum() / counts.sum():.1%} of the first {NUM_BATCHES} batches")
+
+
+if __name__ == "__main__":
+    run_stage(main)

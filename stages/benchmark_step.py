@@ -1,0 +1,100 @@
+"""Stage benchmark_step: per-batch data / host->device / forward / backward+step times, the seed's paths beside ours."""
+
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from reprolab.atomic import atomic_path
+from reprolab.batches import BagBatches, TensorBatches
+from reprolab.benchmark import PHASES, step_breakdown
+from reprolab.cli import run_stage
+from reprolab.device import device_info, resolve_device
+from reprolab.images import load_images, normalized
+from reprolab.imdb import load_bags
+from reprolab.models import OneHotMLP, SimpleCNN
+from reprolab.params import load_image_params, load_step_benchmark_params, stage_choice
+from reprolab.report import markdown_table, save_figure, stacked_phases_figure
+from reprolab.seed_reference import SeedCachedOneHot, SeedOneHotMLP, SeedSimpleCNN, seed_image_loader
+from reprolab.train import loss_function
+
+OUT = "timings/benchmark_step"
+IMDB_BATCH, IMAGE_BATCH = 128, 64
+
+
+def moved(device: torch.device):
+    return lambda batch: tuple(t.to(device, non_blocking=True) for t in batch)
+
+
+def imdb_variants(device: torch.device, limit: int) -> dict[str, dict[str, float]]:
+    """The seed's cached dense rows + DataLoader + nn.Linear, our dense one-hot model, our EmbeddingBag path (SGD)."""
+    bags, num_features = load_bags("data/imdb/encoded.npz")
+    bce = loss_function("bce")
+    torch.manual_seed(0)
+    seed_model = SeedOneHotMLP(num_features - 1).to(device)
+    seed_rows = SeedCachedOneHot(bags["train"].select(torch.randperm(len(bags["train"]))[: (limit + 3) * IMDB_BATCH].numpy()),
+                                 num_features)
+    seed_loader = DataLoader(seed_rows, batch_size=IMDB_BATCH, shuffle=True, pin_memory=device.type == "cuda")
+    results = {"seed: cached dense rows, DataLoader, nn.Linear": step_breakdown(
+        seed_loader, moved(device), lambda b: bce(seed_model(b[0]), b[1]),
+        torch.optim.SGD(seed_model.parameters(), lr=0.01), device, limit)}
+    for name, mode, sparse in (("reprolab dense one-hot (model: dense)", "dense", False),
+                               ("reprolab EmbeddingBag, sparse grads (model: embedding_bag)", "embedding_bag", True)):
+        model = OneHotMLP(num_features, 200, "bce", mode, sparse).to(device)
+        batches = BagBatches(bags["train"], IMDB_BATCH, device, shuffle=True, generator=torch.Generator().manual_seed(0))
+        results[name] = step_breakdown(batches, lambda b: b, lambda b, m=model: bce(m(b[0], b[1]), b[2]),
+                                       torch.optim.SGD(model.parameters(), lr=0.01), device, limit)
+    return results
+
+
+def image_variants(dataset: str, device: torch.device, limit: int) -> dict[str, dict[str, float]]:
+    """The seed's per-sample transform loop with its SimpleCNN, and TensorBatches with ours (Adam)."""
+    arrays = load_images(f"data/images/{dataset}.pt")
+    rows = torch.load(f"data/images/{dataset}-kept.pt", weights_only=True)
+    image_params = load_image_params()
+    source = image_params.sources[stage_choice(dataset, image_params.datasets, "benchmark_step.dataset (one of images.datasets)")]
+    ce = nn.CrossEntropyLoss()
+    torch.manual_seed(0)
+    seed_model = SeedSimpleCNN().to(device)
+    with tempfile.TemporaryDirectory() as root:
+        loader = seed_image_loader(arrays, rows, dataset, Path(root), source.mean, source.std, IMAGE_BATCH)
+        results = {"seed: per-sample ToTensor/Normalize, DataLoader, SimpleCNN": step_breakdown(
+            loader, moved(device), lambda b: ce(seed_model(b[0]), b[1]),
+            torch.optim.Adam(seed_model.parameters(), lr=1e-3), device, limit)}
+    model = SimpleCNN().to(device)
+    batches = TensorBatches(normalized(arrays["train_images"][rows], source.mean, source.std), arrays["train_labels"][rows],
+                            IMAGE_BATCH, device, shuffle=True, generator=torch.Generator().manual_seed(0))
+    results["reprolab TensorBatches, SimpleCNN, fused Adam"] = step_breakdown(
+        batches, lambda b: b, lambda b: ce(model(b[0]), b[1]),
+        torch.optim.Adam(model.parameters(), lr=1e-3, fused=True), device, limit)
+    return results
+
+
+def main() -> None:
+    params = load_step_benchmark_params()
+    device = resolve_device(params.device, "benchmark_step.device")
+    tracks = {"imdb": imdb_variants(device, params.batches), "images": image_variants(params.dataset, device, params.batches)}
+    rows, csvs = [], {}
+    for track, results in tracks.items():
+        csvs[track] = "variant," + ",".join(PHASES) + ",total\n"
+        for variant, phases in results.items():
+            total = sum(phases.values())
+            rows.append([track, variant, *(round(phases[p], 3) for p in PHASES), round(total, 3)])
+            csvs[track] += f"{variant}," + ",".join(f"{phases[p]:.4f}" for p in PHASES) + f",{total:.4f}\n"
+            print(f"{track:6s} {variant:60s} " + " ".join(f"{p} {phases[p]:7.3f}" for p in PHASES) + f"  total {total:7.3f} ms/batch")
+    figure = stacked_phases_figure({f"{r[0]}: {r[1]}": dict(zip(PHASES, r[2:6], strict=True)) for r in rows},
+                                   f"milliseconds per batch on {device.type}")
+    with atomic_path(OUT, directory=True) as out:
+        for track, text in csvs.items():
+            (out / f"{track}.csv").write_text(text)
+        (out / "table.md").write_text(markdown_table(["track", "variant", *(f"{p} ms" for p in PHASES), "total ms"], rows))
+        (out / "results.json").write_text(json.dumps({**device_info(device), "batches_measured": params.batches,
+                                                      "ms_per_batch": tracks}, indent=2) + "\n")
+        save_figure(figure, out / "step.png")
+
+
+if __name__ == "__main__":
+    run_stage(main)

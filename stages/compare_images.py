@@ -1,0 +1,47 @@
+"""Stage compare_images@<dataset>: the strategies side by side, minority classes' recall first."""
+
+import json
+import sys
+from pathlib import Path
+
+from reprolab.atomic import atomic_path
+from reprolab.cli import run_stage
+from reprolab.errors import UserError
+from reprolab.images import class_names
+from reprolab.params import load_image_params, stage_choice
+from reprolab.report import grouped_bars_figure, markdown_table, save_figure
+
+
+def read_metrics(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise UserError(f"{path}: unreadable evaluation metrics ({err}); rerun evaluate_images") from None
+
+
+def main() -> None:
+    params = load_image_params()
+    name = stage_choice(sys.argv[1], params.datasets, "compare_images: dataset (images.datasets)")
+    names = class_names(name)
+    minority = [names[cls] for cls in params.imbalance.classes]
+    results = {s: read_metrics(Path(f"metrics/evaluate_images/{name}/{s}/metrics.json")) for s in params.strategies}
+    summary = {s: {"accuracy": m["accuracy"], "macro_f1": m["macro_avg"]["f1-score"],
+                   "minority_recall": {c: m[c.replace(" ", "_")]["recall"] for c in minority}}
+               for s, m in results.items()}
+    header = ["strategy", "accuracy", "macro F1", *(f"recall {c}" for c in minority), *(f"precision {c}" for c in minority)]
+    rows = [[s, m["accuracy"], m["macro_avg"]["f1-score"], *(m[c.replace(" ", "_")]["recall"] for c in minority),
+             *(m[c.replace(" ", "_")]["precision"] for c in minority)] for s, m in results.items()]
+    recall = {s: [m[c.replace(" ", "_")]["recall"] for c in names] for s, m in results.items()}
+    figure = grouped_bars_figure(names, recall, "test recall", f"{name}: recall per class by rebalancing strategy")
+    with atomic_path(f"metrics/compare_images/{name}", directory=True) as out:
+        (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (out / "table.md").write_text(f"### {name}: rebalancing strategies (minority classes {', '.join(minority)})\n\n"
+                                      + markdown_table(header, rows))
+        (out / "minority_recall.csv").write_text("run,recall\n" + "".join(
+            f"{s}: {c},{r}\n" for s, m in summary.items() for c, r in m["minority_recall"].items()))
+        save_figure(figure, out / "recall.png")
+    print(markdown_table(header, rows))
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,33 @@
+"""Stage evaluate_images@<dataset>-<strategy>: accuracy, per-class report and confusion matrix on the whole test split."""
+
+import sys
+
+from reprolab.batches import TensorBatches
+from reprolab.cli import run_stage
+from reprolab.device import resolve_device
+from reprolab.images import class_names, load_images, normalized
+from reprolab.models import image_model
+from reprolab.params import STRATEGIES, load_image_params, stage_choice
+from reprolab.record import evaluate_and_record, load_checkpoint
+from reprolab.train import loss_function
+
+
+def main() -> None:
+    params = load_image_params()
+    name = stage_choice(sys.argv[1], params.datasets, "evaluate_images: dataset (images.datasets)")
+    strategy = stage_choice(sys.argv[2], STRATEGIES, "evaluate_images: strategy (images.strategies)")
+    device = resolve_device(params.train.device, "train_images.device")
+    config, state = load_checkpoint(f"models/images/{name}/{strategy}.pt", device)
+    model = image_model(**config).to(device)
+    model.load_state_dict(state)
+    arrays, source = load_images(f"data/images/{name}.pt"), params.sources[name]
+    test_batches = TensorBatches(normalized(arrays["test_images"], source.mean, source.std), arrays["test_labels"],
+                                 params.evaluate.batch_size, device)
+    result = evaluate_and_record(model, test_batches, loss_function("ce"), class_names(name),
+                                 f"metrics/evaluate_images/{name}/{strategy}", params.train.precision,
+                                 heat_map_title=f"{name}, {strategy}: test confusion matrix")
+    print(f"{name} / {strategy}: test accuracy {result.accuracy:.4f}, loss {result.loss:.4f}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

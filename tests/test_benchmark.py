@@ -1,0 +1,62 @@
+"""The benchmark helpers, and both benchmark stages under `dvc repro` on tiny generated data."""
+
+import time
+
+import torch
+
+from conftest import write_idx_folder, write_imdb_archive
+from project import Project
+from reprolab.benchmark import (PHASES, InMemoryDataset, IOBoundDataset, LoaderConfig, batches_per_second,
+                                loader_configs, step_breakdown, summarize)
+
+
+def test_loader_configs_sweep_workers_then_one_flag_at_a_time():
+    configs = loader_configs([0, 2], [2, 4])
+    names = [config.name for config in configs]
+    assert names[:3] == ["workers=0", "workers=2 prefetch=2", "workers=2 prefetch=4"]
+    assert "workers=2 prefetch=2 pin_memory persistent drop_last" in names
+    assert configs[0].prefetch_factor is None  # DataLoader refuses a prefetch_factor without workers
+
+
+def test_io_bound_dataset_sleeps_per_item():
+    dataset = IOBoundDataset(num_samples=20, feature_size=4, delay_seconds=0.01)
+    start = time.perf_counter()
+    for i in range(len(dataset)):
+        dataset[i]
+    assert time.perf_counter() - start >= 0.2
+
+
+def test_batches_per_second_counts_fresh_epochs():
+    loader = LoaderConfig().loader(InMemoryDataset(torch.zeros(50, 3), torch.zeros(50)), batch_size=10, seed=0)
+    assert batches_per_second(lambda: loader, batches=3, epochs=2) > 0
+    assert summarize([3.0, 1.0, 2.0]) == {"min": 1.0, "median": 2.0, "max": 3.0}
+
+
+def test_step_breakdown_times_every_phase_and_trains():
+    model = torch.nn.Linear(4, 1)
+    before = model.weight.detach().clone()
+    batches = [(torch.randn(8, 4), torch.randn(8, 1)) for _ in range(6)]
+    times = step_breakdown(batches, lambda b: b, lambda b: torch.nn.functional.mse_loss(model(b[0]), b[1]),
+                           torch.optim.SGD(model.parameters(), lr=0.1), torch.device("cpu"), limit=3)
+    assert list(times) == list(PHASES) and all(t >= 0 for t in times.values())
+    assert not torch.equal(model.weight, before)
+
+
+def test_benchmark_stages_on_tiny_data(tmp_path):
+    project = Project(tmp_path / "repo")
+    project.use_archive(write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz"))
+    md5 = write_idx_folder(tmp_path / "mnist", train=400, test=40)
+    project.set_params(imdb__vocab_size=8, images__datasets=["mnist"], data__mnist__source=str(tmp_path / "mnist"),
+                       data__mnist__raw_md5=md5, benchmark_loader__dataset="mnist", benchmark_loader__num_workers=[0, 1],
+                       benchmark_loader__prefetch_factor=[2], benchmark_loader__batches=2, benchmark_loader__repeats=1,
+                       benchmark_loader__batch_size=8, benchmark_loader__io_delay_ms=0.1,
+                       benchmark_step__dataset="mnist", benchmark_step__batches=2, benchmark_step__device="cpu")
+    project.repro("benchmark_loader", "benchmark_step")
+    loader = project.json("timings/benchmark_loader/results.json")
+    assert set(loader["results"]) == {"synthetic_io", "mnist"} and "reprolab TensorBatches" in loader["results"]["mnist"]
+    assert (project.root / "timings/benchmark_loader/synthetic_io.csv").read_text().startswith("loader,batches_per_s\n")
+    step = project.json("timings/benchmark_step/results.json")
+    assert step["device"] == "cpu" and len(step["ms_per_batch"]["imdb"]) == 3 and len(step["ms_per_batch"]["images"]) == 2
+    assert (project.root / "timings/benchmark_step/step.png").read_bytes()[:4] == b"\x89PNG"
+    shown = project.run("dvc", "metrics", "show", "--json").stdout
+    assert "benchmark" not in shown  # timings stay out of `dvc metrics`

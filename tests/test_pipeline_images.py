@@ -1,0 +1,80 @@
+"""The image stages under `dvc repro` on generated MNIST IDX files: outputs, reruns, bad input."""
+
+import json
+
+import pytest
+
+from conftest import write_idx_folder
+from project import Project
+
+FINAL = ("compare_images@mnist", "batch_composition@mnist")
+
+
+@pytest.fixture
+def project(tmp_path):
+    project = Project(tmp_path / "repo")
+    md5 = write_idx_folder(tmp_path / "mnist", train=400, test=60)
+    project.set_params(images__datasets=["mnist"], data__mnist__source=str(tmp_path / "mnist"),
+                       data__mnist__raw_md5=md5, imbalance__fraction=0.25, train_images__epochs=1,
+                       train_images__batch_size=16, train_images__device="cpu", evaluate_images__batch_size=32)
+    project.commit("tiny image params")
+    return project
+
+
+def test_image_track_on_generated_mnist(project):
+    first = project.repro(*FINAL)
+    ran = project.stages_run(first.stdout)
+    assert ran[:2] == ["fetch_images@mnist", "imbalance@mnist"] and ran[-1] in FINAL
+    assert {f"train_images@mnist-{s}" for s in ("none", "weighted_sampler", "class_weights", "undersample")} <= set(ran)
+    kept = project.json("metrics/imbalance/mnist/metrics.json")
+    assert kept["train_samples"] == 400 and kept["kept_per_class"]["1 - one"] == 10 and kept["kept_samples"] == 340
+    evaluation = project.json("metrics/evaluate_images/mnist/weighted_sampler/metrics.json")
+    assert set(evaluation) >= {"accuracy", "loss", "macro_avg", "1_-_one"}
+    comparison = project.json("metrics/compare_images/mnist/metrics.json")
+    assert list(comparison) == ["none", "weighted_sampler", "class_weights", "undersample"]
+    assert set(comparison["none"]["minority_recall"]) == {"1 - one", "2 - two"}
+    table = (project.root / "metrics/compare_images/mnist/table.md").read_text()
+    assert "| weighted_sampler |" in table and "recall 2 - two" in table
+    for png in ("metrics/imbalance/mnist/classes.png", "metrics/batch_composition/mnist/composition.png",
+                "metrics/compare_images/mnist/recall.png", "metrics/evaluate_images/mnist/none/confusion_matrix.png"):
+        assert (project.root / png).read_bytes()[:4] == b"\x89PNG"
+    training = project.json("timings/train_images/mnist/undersample.json")
+    assert training["device"] == "cpu" and len(training["epoch_seconds"]) == 1
+    assert project.stages_run(project.repro(*FINAL).stdout) == []
+    shown = json.loads(project.run("dvc", "metrics", "show", "--json").stdout)
+    assert "metrics/compare_images/mnist/metrics.json" in json.dumps(shown)
+    plots = project.run("dvc", "plots", "show", "--json").stdout
+    assert "minority_share" in plots and "confusion_matrix.json" in plots
+
+
+def test_same_params_give_identical_image_metrics(project):
+    target = "evaluate_images@mnist-weighted_sampler"
+    project.repro(target)
+    paths = ("metrics/train_images/mnist/weighted_sampler/metrics.json", "metrics/evaluate_images/mnist/weighted_sampler/metrics.json")
+    before = {name: (project.root / name).read_bytes() for name in paths}
+    project.repro("-f", "-s", "train_images@mnist-weighted_sampler")
+    project.repro("-f", "-s", target)
+    assert {name: (project.root / name).read_bytes() for name in paths} == before
+
+
+def test_strategy_change_reruns_only_the_new_runs(project):
+    project.repro(*FINAL)
+    project.commit("baseline")
+    project.set_params(images__strategies=["none", "weighted_sampler"])
+    assert project.stages_run(project.repro(*FINAL).stdout) == ["compare_images@mnist"]
+
+
+def test_corrupt_idx_file_is_one_line_and_writes_nothing(project, tmp_path):
+    path = tmp_path / "mnist/train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-100])
+    result = project.repro("fetch_images@mnist", check=False)
+    assert result.returncode != 0
+    assert f"error: {path}: corrupt or truncated gzip data" in result.stderr
+    assert not (project.root / "data/images/mnist.pt").exists()
+
+
+def test_unknown_class_id_fails_before_work(project):
+    project.set_params(imbalance__classes=[1, 12])
+    result = project.repro("fetch_images@mnist", check=False)
+    assert "error: params.yaml: imbalance.classes must be a non-empty list of distinct class ids from 0 to 9, got [1, 12]" in result.stderr
+    assert not (project.root / "data/images/mnist.pt").exists()
