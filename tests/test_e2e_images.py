@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import require_real_data
 from project import Project
 
 pytestmark = pytest.mark.e2e
@@ -15,10 +16,7 @@ TARGETS = ("compare_images@fashion_mnist", "batch_composition@fashion_mnist")
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    if not FOLDER.is_dir():
-        if "REPROLAB_FASHION_MNIST" in os.environ:
-            pytest.fail(f"REPROLAB_FASHION_MNIST={FOLDER} does not exist")
-        pytest.skip(f"Fashion-MNIST not found at {FOLDER} (apt-get install dataset-fashion-mnist)")
+    require_real_data(FOLDER, "REPROLAB_FASHION_MNIST", "Fashion-MNIST (apt-get install dataset-fashion-mnist)")
     project = Project(tmp_path_factory.mktemp("e2e-images") / "repo")
     project.set_params(images__datasets=["fashion_mnist"], data__fashion_mnist__source=str(FOLDER),
                        train_images__device="cpu")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import require_real_data
 from project import REPO, Project
 
 pytestmark = pytest.mark.e2e
@@ -13,10 +14,7 @@ ARCHIVE = Path(os.environ.get("REPROLAB_IMDB_ARCHIVE", REPO.parent / "shared/dat
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    if not ARCHIVE.is_file():
-        if "REPROLAB_IMDB_ARCHIVE" in os.environ:
-            pytest.fail(f"REPROLAB_IMDB_ARCHIVE={ARCHIVE} does not exist")
-        pytest.skip(f"real IMDB archive not found at {ARCHIVE}")
+    require_real_data(ARCHIVE, "REPROLAB_IMDB_ARCHIVE", "the real IMDB archive")
     project = Project(tmp_path_factory.mktemp("e2e") / "repo")
     project.use_archive(ARCHIVE)
     project.set_params(train_imdb__device="cpu")
@@ -40,7 +38,7 @@ def test_lr_change_reruns_training_and_shows_in_metrics_diff(project):
     diff = project.run("dvc", "metrics", "diff", "--json").stdout
     assert '"accuracy"' in diff and "metrics/evaluate_imdb/metrics.json" in diff
     project.run("git", "checkout", "params.yaml")
-    project.run("dvc", "checkout")
+    project.run("dvc", "checkout", "--with-deps", "evaluate_imdb")
 
 
 def test_seed_configuration_reaches_the_seeds_accuracy(project):

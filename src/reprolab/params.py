@@ -44,22 +44,28 @@ class SubsetParams:
 
 
 @dataclass(frozen=True)
-class TrainParams:
-    model: str
-    hidden: int
-    head: str
+class TrainingRun:
+    """Optimizer, schedule, seed and device: what both training sections share."""
+
     optimizer: str
     lr: float
     momentum: float
     weight_decay: float
     batch_size: int
     epochs: int
-    shuffle: bool
     seed: int
     grad_clip: float
     device: str
     deterministic: bool
     precision: str
+
+
+@dataclass(frozen=True)
+class TrainParams(TrainingRun):
+    model: str
+    hidden: int
+    head: str
+    shuffle: bool
 
 
 @dataclass(frozen=True)
@@ -92,20 +98,9 @@ class ImbalanceParams:
 
 
 @dataclass(frozen=True)
-class ImageTrainParams:
+class ImageTrainParams(TrainingRun):
     model: str
     hidden: int
-    optimizer: str
-    lr: float
-    momentum: float
-    weight_decay: float
-    batch_size: int
-    epochs: int
-    seed: int
-    grad_clip: float
-    device: str
-    deterministic: bool
-    precision: str
 
 
 @dataclass(frozen=True)
@@ -221,25 +216,27 @@ def parse_fetch(section: _Section) -> FetchParams:
     return FetchParams(url=url, sha256=sha256)
 
 
-def parse_train(section: _Section) -> TrainParams:
-    """The train_imdb section."""
-    return TrainParams(
-        model=section.choice("model", MODELS),
-        hidden=section.int("hidden"),
-        head=section.choice("head", HEADS),
+def _training_run(section: _Section) -> dict[str, Any]:
+    """The optimizer, schedule, seed and device keys both training sections share."""
+    return dict(
         optimizer=section.choice("optimizer", OPTIMIZERS),
         lr=section.float("lr"),
         momentum=section.float("momentum", positive=False),
         weight_decay=section.float("weight_decay", positive=False),
         batch_size=section.int("batch_size"),
         epochs=section.int("epochs"),
-        shuffle=section.bool("shuffle"),
         seed=section.int("seed", minimum=0),
         grad_clip=section.float("grad_clip", positive=False),
         device=section.choice("device", DEVICES),
         deterministic=section.bool("deterministic"),
         precision=section.choice("precision", PRECISIONS),
     )
+
+
+def parse_train(section: _Section) -> TrainParams:
+    """The train_imdb section."""
+    return TrainParams(model=section.choice("model", MODELS), hidden=section.int("hidden"),
+                       head=section.choice("head", HEADS), shuffle=section.bool("shuffle"), **_training_run(section))
 
 
 def load_imdb_params(path: str | os.PathLike = PARAMS_FILE) -> ImdbParams:
@@ -276,21 +273,8 @@ def parse_image_source(section: _Section) -> ImageSourceParams:
 
 def parse_image_train(section: _Section) -> ImageTrainParams:
     """The train_images section."""
-    return ImageTrainParams(
-        model=section.choice("model", IMAGE_MODELS),
-        hidden=section.int("hidden"),
-        optimizer=section.choice("optimizer", OPTIMIZERS),
-        lr=section.float("lr"),
-        momentum=section.float("momentum", positive=False),
-        weight_decay=section.float("weight_decay", positive=False),
-        batch_size=section.int("batch_size"),
-        epochs=section.int("epochs"),
-        seed=section.int("seed", minimum=0),
-        grad_clip=section.float("grad_clip", positive=False),
-        device=section.choice("device", DEVICES),
-        deterministic=section.bool("deterministic"),
-        precision=section.choice("precision", PRECISIONS),
-    )
+    return ImageTrainParams(model=section.choice("model", IMAGE_MODELS), hidden=section.int("hidden"),
+                            **_training_run(section))
 
 
 def load_image_params(path: str | os.PathLike = PARAMS_FILE) -> ImageParams:

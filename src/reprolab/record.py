@@ -13,7 +13,7 @@ from torch import nn
 from reprolab.atomic import atomic_path, write_json
 from reprolab.device import device_info
 from reprolab.errors import UserError
-from reprolab.params import ImageTrainParams, TrainParams
+from reprolab.params import TrainingRun
 from reprolab.report import confusion_figure, save_figure
 from reprolab.train import Batch, Criterion, Evaluation, evaluate, fit, initial_loss
 
@@ -30,7 +30,7 @@ def _log_split(live: Live, split: str, loss: float, accuracy: float) -> None:
 
 
 def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Batch], test_batches: Iterable[Batch],
-                     params: TrainParams | ImageTrainParams, criteria: tuple[Criterion, Criterion], num_classes: int,
+                     params: TrainingRun, criteria: tuple[Criterion, Criterion], num_classes: int,
                      device: torch.device, metrics_dir: str, model_path: str, timings_path: str) -> None:
     """Fit model, logging per-epoch metrics and plots, then save the checkpoint and the timings.
 

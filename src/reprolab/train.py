@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from reprolab.params import ImageTrainParams, TrainParams
+from reprolab.params import TrainingRun
 
 Batch = tuple[torch.Tensor, ...]  # model inputs..., then integer labels
 Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -42,7 +42,7 @@ def autocast(model: nn.Module, precision: str) -> torch.autocast:
     return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def make_optimizer(model: nn.Module, params: TrainParams | ImageTrainParams) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, params: TrainingRun) -> torch.optim.Optimizer:
     """SGD (with momentum and weight decay) or Adam (with weight decay); momentum is SGD's only."""
     if params.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=params.lr, momentum=params.momentum, weight_decay=params.weight_decay)
@@ -125,7 +125,7 @@ def train_epoch(model: nn.Module, batches: Iterable[Batch], optimizer: torch.opt
 
 
 def fit(model: nn.Module, train_batches: Iterable[Batch], test_batches: Iterable[Batch],
-        params: TrainParams | ImageTrainParams, train_criterion: Criterion,
+        params: TrainingRun, train_criterion: Criterion,
         test_criterion: Criterion) -> Iterable[EpochResult]:
     """Train for params.epochs, yielding each epoch's train and test results."""
     optimizer = make_optimizer(model, params)
