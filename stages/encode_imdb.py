@@ -1,14 +1,15 @@
-"""Stage encode_imdb: each review as its one-hot row, stored as a bag of distinct word ids."""
+"""Stage encode_imdb: each review as its one-hot row (a bag of distinct word ids) and as its token sequence."""
 
 import json
 
 from reprolab.cli import run_stage
-from reprolab.imdb import SPLITS, encode_split, load_corpus, save_bags, select_subset, vocab_lookup
+from reprolab.imdb import SPLITS, encode_sequences, encode_split, load_corpus, save_bags, select_subset, vocab_lookup
 from reprolab.params import load_imdb_params
 
 TOKENS = "data/imdb/tokens"
 VOCAB = "data/imdb/vocab.json"
 ENCODED = "data/imdb/encoded.npz"
+SEQUENCES = "data/imdb/sequences.npz"
 
 
 def main() -> None:
@@ -19,7 +20,9 @@ def main() -> None:
         vocab = json.load(file)["words"]
     lookup = vocab_lookup(corpus, vocab)
     encoded = {split: encode_split(corpus, lookup, split).select(rows[split]) for split in SPLITS}
+    sequences = {split: encode_sequences(corpus, lookup, split).select(rows[split]) for split in SPLITS}
     save_bags(encoded, len(vocab) + 1, ENCODED)
+    save_bags(sequences, len(vocab) + 2, SEQUENCES)
     for split, bags in encoded.items():
         print(f"{split}: {len(bags)} reviews ({int(bags.labels.sum())} positive), {len(bags.ids) / len(bags):.1f} active words each")
 

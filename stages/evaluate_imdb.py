@@ -1,14 +1,15 @@
 """Stage evaluate_imdb: accuracy, perplexity, per-class report and confusion matrix on test."""
 
-from reprolab.batches import BagBatches
+from reprolab.batches import imdb_batches
 from reprolab.cli import run_stage
 from reprolab.device import resolve_device
 from reprolab.imdb import CLASSES, load_bags
-from reprolab.models import OneHotMLP
+from reprolab.models import imdb_model
 from reprolab.params import load_imdb_params
 from reprolab.record import evaluate_and_record, load_checkpoint
 from reprolab.train import loss_function
 
+DATA = {"embedding_mean": "data/imdb/sequences.npz"}
 ENCODED = "data/imdb/encoded.npz"
 MODEL = "models/imdb_mlp.pt"
 METRICS = "metrics/evaluate_imdb"
@@ -18,10 +19,10 @@ def main() -> None:
     params = load_imdb_params()
     device = resolve_device(params.train.device, "train_imdb.device")
     config, state = load_checkpoint(MODEL, device)
-    model = OneHotMLP(**config).to(device)
+    model = imdb_model(config).to(device)
     model.load_state_dict(state)
-    bags, _ = load_bags(ENCODED)
-    test_batches = BagBatches(bags["test"], params.evaluate.batch_size, device)
+    data, _ = load_bags(DATA.get(config["mode"], ENCODED))
+    test_batches = imdb_batches(config["mode"], data["test"], params.evaluate.batch_size, device)
     result = evaluate_and_record(model, test_batches, loss_function(config["head"]), list(CLASSES), METRICS,
                                  params.train.precision)
     print(f"test accuracy {result.accuracy:.4f}, loss {result.loss:.4f}, perplexity {result.perplexity:.4f}")

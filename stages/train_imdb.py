@@ -1,16 +1,17 @@
-"""Stage train_imdb: the one-hot MLP on the encoded reviews, with per-epoch test monitoring."""
+"""Stage train_imdb: the one-hot MLP (or the embedding-mean model) on the encoded reviews, with per-epoch test monitoring."""
 
 from dataclasses import asdict
 
-from reprolab.batches import BagBatches
+from reprolab.batches import imdb_batches
 from reprolab.cli import run_stage
 from reprolab.device import resolve_device, seed_everything
 from reprolab.imdb import load_bags
-from reprolab.models import OneHotMLP, sparse_gradients_allowed
+from reprolab.models import imdb_model, sparse_gradients_allowed
 from reprolab.params import load_imdb_params
 from reprolab.record import train_and_record
 from reprolab.train import loss_function
 
+DATA = {"embedding_mean": "data/imdb/sequences.npz"}
 ENCODED = "data/imdb/encoded.npz"
 MODEL = "models/imdb_mlp.pt"
 METRICS = "metrics/train_imdb"
@@ -22,14 +23,13 @@ def main() -> None:
     train = params.train
     device = resolve_device(train.device, "train_imdb.device")
     generator = seed_everything(train.seed, train.deterministic)
-    bags, num_features = load_bags(ENCODED)
-    sparse = train.model == "embedding_bag" and sparse_gradients_allowed(train.optimizer, train.momentum,
-                                                                        train.weight_decay, train.grad_clip)
-    config = {"num_features": num_features, "hidden": train.hidden, "head": train.head, "mode": train.model,
-              "sparse": sparse}
-    model = OneHotMLP(**config).to(device)
-    train_batches = BagBatches(bags["train"], train.batch_size, device, shuffle=train.shuffle, generator=generator)
-    test_batches = BagBatches(bags["test"], params.evaluate.batch_size, device)
+    data, num_features = load_bags(DATA.get(train.model, ENCODED))
+    config = {"num_features": num_features, "hidden": train.hidden, "head": train.head, "mode": train.model}
+    if train.model == "embedding_bag":
+        config["sparse"] = sparse_gradients_allowed(train.optimizer, train.momentum, train.weight_decay, train.grad_clip)
+    model = imdb_model(config).to(device)
+    train_batches = imdb_batches(train.model, data["train"], train.batch_size, device, train.shuffle, generator)
+    test_batches = imdb_batches(train.model, data["test"], params.evaluate.batch_size, device)
     print(f"training on {device}: {asdict(train)}")
     criterion = loss_function(train.head)
     train_and_record(model, config, train_batches, test_batches, train, (criterion, criterion), num_classes=2,

@@ -78,3 +78,18 @@ def require_real_data(path: Path, env_var: str, hint: str) -> None:
     if env_var in os.environ:
         pytest.fail(f"{env_var}={path} does not exist")
     pytest.skip(f"{hint} not found at {path}")
+
+
+def imdb_project(root: Path, **params) -> "Project":
+    """A project copy that reads the real IMDB archive (skipped or failed as require_real_data says)."""
+    import os
+
+    from project import Project
+
+    archive = Path(os.environ.get("REPROLAB_IMDB_ARCHIVE", REPO.parent / "shared/data/aclImdb_v1_labeled.tar.gz"))
+    require_real_data(archive, "REPROLAB_IMDB_ARCHIVE", "the real IMDB archive")
+    project = Project(root)
+    project.use_archive(archive)
+    project.set_params(**params)
+    project.commit("use the local IMDB archive")
+    return project

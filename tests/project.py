@@ -20,7 +20,7 @@ class Project:
         files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
                                cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
         for name in files:
-            if (REPO / name).is_file() and not name.startswith(("metrics/", "timings/")) and name != "dvc.lock":
+            if (REPO / name).is_file() and not name.startswith(("metrics/", "timings/", "reports/")) and name != "dvc.lock":
                 (root / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(REPO / name, root / name)
         self.env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",

@@ -1,25 +1,15 @@
 """The real pipeline on the real IMDB archive (../shared/data), as the issue's acceptance checks."""
 
-import os
-from pathlib import Path
-
 import pytest
 
-from conftest import require_real_data
-from project import REPO, Project
+from conftest import imdb_project
 
 pytestmark = pytest.mark.e2e
-ARCHIVE = Path(os.environ.get("REPROLAB_IMDB_ARCHIVE", REPO.parent / "shared/data/aclImdb_v1_labeled.tar.gz"))
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    require_real_data(ARCHIVE, "REPROLAB_IMDB_ARCHIVE", "the real IMDB archive")
-    project = Project(tmp_path_factory.mktemp("e2e") / "repo")
-    project.use_archive(ARCHIVE)
-    project.set_params(train_imdb__device="cpu")
-    project.commit("use the local IMDB archive")
-    return project
+    return imdb_project(tmp_path_factory.mktemp("e2e") / "repo", train_imdb__device="cpu")
 
 
 def test_defaults_reach_87_percent_and_rerun_nothing(project):

@@ -42,6 +42,8 @@ def test_changing_lr_reruns_only_training(project):
     assert project.stages_run(project.repro("evaluate_imdb").stdout) == ["train_imdb", "evaluate_imdb"]
     diff = project.run("dvc", "params", "diff").stdout
     assert "train_imdb.lr" in diff
+    metrics = json.loads(project.run("dvc", "metrics", "diff", "--json").stdout)
+    assert metrics["metrics/train_imdb/metrics.json"]["train.loss"]["diff"] != 0
 
 
 def test_same_params_give_identical_metrics(project):

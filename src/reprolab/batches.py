@@ -4,9 +4,10 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
+from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Sampler
 
-from reprolab.imdb import Bags
+from reprolab.imdb import PAD, Bags
 
 
 def epoch_order(count: int, shuffle: bool, generator: torch.Generator | None,
@@ -85,3 +86,46 @@ class BagBatches:
         offsets = torch.cat([lengths.new_zeros(1), torch.cumsum(lengths, 0)])
         flat = torch.repeat_interleave(starts - offsets[:-1], lengths) + torch.arange(int(offsets[-1]), device=self.device)
         return self.ids[flat], offsets
+
+
+class SequenceBatches:
+    """Iterate (padded ids, lengths, labels) over token sequences, lengths bucketed to limit padding.
+
+    Each epoch takes a seeded permutation (or the stored order), sorts it by length within pools
+    of `pool_batches` batches, cuts batches, and shuffles their order; `pad_sequence` pads each
+    batch to its longest review only.
+    """
+
+    def __init__(self, sequences: Bags, batch_size: int, device: torch.device, shuffle: bool = False,
+                 generator: torch.Generator | None = None, pool_batches: int = 50):
+        self.batch_size, self.shuffle, self.generator, self.device = batch_size, shuffle, generator, device
+        self.pool = batch_size * pool_batches
+        self.ids = torch.from_numpy(sequences.ids.astype(np.int64))
+        self.offsets = torch.from_numpy(sequences.offsets.astype(np.int64))
+        self.lengths = self.offsets[1:] - self.offsets[:-1]
+        self.labels = torch.from_numpy(sequences.labels.astype(np.int64))
+
+    def __len__(self) -> int:
+        return sum(-(-len(range(start, min(start + self.pool, len(self.labels)))) // self.batch_size)
+                   for start in range(0, len(self.labels), self.pool))
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        order = epoch_order(len(self.labels), self.shuffle, self.generator)
+        batches = []
+        for start in range(0, len(order), self.pool):
+            pool = order[start : start + self.pool]
+            batches += list(pool[torch.argsort(self.lengths[pool], stable=True)].split(self.batch_size))
+        if self.shuffle:
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=self.generator).tolist()]
+        for rows in batches:
+            starts, ends = self.offsets[rows].tolist(), self.offsets[rows + 1].tolist()
+            padded = pad_sequence([self.ids[s:e] for s, e in zip(starts, ends, strict=True)], batch_first=True,
+                                  padding_value=PAD)
+            yield padded.to(self.device), self.lengths[rows].to(self.device), self.labels[rows].to(self.device)
+
+
+def imdb_batches(mode: str, data: Bags, batch_size: int, device: torch.device, shuffle: bool = False,
+                 generator: torch.Generator | None = None) -> BagBatches | SequenceBatches:
+    """Batches in the form a train_imdb.model reads: sequences for embedding_mean, bags otherwise."""
+    kind = SequenceBatches if mode == "embedding_mean" else BagBatches
+    return kind(data, batch_size, device, shuffle=shuffle, generator=generator)

@@ -284,3 +284,14 @@ def load_bags(src: str | os.PathLike) -> tuple[dict[str, Bags], int]:
             return splits, int(arrays["num_features"])
     except (OSError, ValueError, KeyError) as err:
         raise UserError(f"{src}: unreadable encoded dataset ({err}); rerun 'dvc repro encode_imdb'") from None
+
+
+PAD, UNK = 0, 1  # sequence ids (seed 003): <PAD> = 0, <UNK> = 1, vocabulary words from 2
+
+
+def encode_sequences(corpus: TokenizedCorpus, lookup: np.ndarray, split: str) -> Bags:
+    """A split's reviews as token-id sequences in reading order (stored like bags: CSR ids + offsets)."""
+    vocab_ids = lookup[corpus.ids[split]]
+    ids = np.where(vocab_ids == OOV, UNK, vocab_ids + 1)
+    dtype = np.uint16 if ids.max(initial=0) <= np.iinfo(np.uint16).max else np.int32
+    return Bags(ids=ids.astype(dtype), offsets=corpus.offsets[split].astype(np.int64), labels=corpus.labels[split])

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reprolab.imdb import PAD
+
 HEAD_OUTPUTS = {"bce": 1, "ce": 2}
 
 
@@ -50,6 +52,27 @@ def one_hot_rows(ids: torch.Tensor, offsets: torch.Tensor, num_features: int) ->
     dense = torch.zeros(len(offsets), num_features, device=ids.device)
     dense[rows, ids] = 1.0
     return dense
+
+
+class EmbeddingMean(nn.Module):
+    """Seed 003: nn.Embedding (row <PAD> = 0 stays zero) -> mean over each review's tokens -> 1 or 2 logits."""
+
+    def __init__(self, num_embeddings: int, dim: int = 200, head: str = "bce"):
+        super().__init__()
+        self.embedding = nn.Embedding(num_embeddings, dim, padding_idx=PAD)
+        self.out = nn.Linear(dim, HEAD_OUTPUTS[head])
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits for padded ids (batch, longest) and true lengths; padding adds zero vectors, so the mean is masked."""
+        summed = self.embedding(ids).sum(1)
+        return self.out(summed / lengths.clamp(min=1).unsqueeze(1).to(summed.dtype))
+
+
+def imdb_model(config: dict) -> nn.Module:
+    """The IMDB model a checkpoint config describes: EmbeddingMean, or OneHotMLP (embedding_bag or dense)."""
+    if config["mode"] == "embedding_mean":
+        return EmbeddingMean(config["num_features"], config["hidden"], config["head"])
+    return OneHotMLP(**config)
 
 
 class SimpleCNN(nn.Module):

@@ -2,8 +2,9 @@
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -12,7 +13,7 @@ from reprolab.errors import UserError
 
 PARAMS_FILE = "params.yaml"
 TOKENIZERS = ("split", "normalized")
-MODELS = ("embedding_bag", "dense")
+MODELS = ("embedding_bag", "dense", "embedding_mean")
 HEADS = ("bce", "ce")
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda")
@@ -349,3 +350,58 @@ def load_step_benchmark_params(path: str | os.PathLike = PARAMS_FILE) -> StepBen
     section = _Section(read_params(path), "benchmark_step", str(path))
     return StepBenchmarkParams(dataset=section.choice("dataset", IMAGE_DATASETS), batches=section.int("batches"),
                                device=section.choice("device", DEVICES))
+
+
+SWEEPS = ("lr", "batch_size", "shuffle", "head", "tokenizer", "subset")
+
+
+@dataclass(frozen=True)
+class SweepParams:
+    base: TrainParams
+    values: dict[str, tuple]
+    subset_size: int
+    overfit: TrainParams
+    overfit_reviews: int
+    vocab_size: int
+    eval_batch_size: int
+
+
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _value_list(section: _Section, key: str, valid: Callable[[Any], bool], expected: str) -> tuple:
+    value = section._get(key, expected)
+    if not isinstance(value, list) or not value or len(set(map(repr, value))) != len(value) or not all(map(valid, value)):
+        raise section._fail(key, expected)
+    return tuple(value)
+
+
+def load_sweep_params(path: str | os.PathLike = PARAMS_FILE) -> SweepParams:
+    """The sweeps section (its base is a full training section), plus what sweeps share with the main run."""
+    raw, source = read_params(path), str(path)
+    section = _Section(raw, "sweeps", source)
+    values = {
+        "lr": _value_list(section, "lr", _positive_number, "a non-empty list of distinct positive numbers"),
+        "batch_size": _value_list(section, "batch_size", lambda v: _positive_number(v) and isinstance(v, int),
+                                  "a non-empty list of distinct positive integers"),
+        "shuffle": _value_list(section, "shuffle", lambda v: isinstance(v, bool), "a non-empty list of true/false"),
+        "head": _value_list(section, "head", lambda v: v in HEADS, "a non-empty list from " + ", ".join(HEADS)),
+        "tokenizer": _value_list(section, "tokenizer", lambda v: v in TOKENIZERS, "a non-empty list from " + ", ".join(TOKENIZERS)),
+        "subset": _value_list(section, "subset", lambda v: v in ("first", "balanced"), "a non-empty list from first, balanced"),
+    }
+    subset_size = section.int("subset_size")
+    if subset_size % 2:
+        raise section._fail("subset_size", "an even positive integer (balanced takes half of each class)")
+    base = parse_train(_Section(raw, "sweeps.base", source))
+    overfit = _Section(raw, "sweeps.overfit", source)
+    reviews = overfit.int("reviews")
+    if reviews % 2:
+        raise overfit._fail("reviews", "an even positive integer (half of each class)")
+    return SweepParams(
+        base=base, values=values, subset_size=subset_size, overfit_reviews=reviews,
+        overfit=replace(base, epochs=overfit.int("epochs"), optimizer=overfit.choice("optimizer", OPTIMIZERS),
+                        lr=overfit.float("lr")),
+        vocab_size=_Section(raw, "imdb", source).int("vocab_size"),
+        eval_batch_size=_Section(raw, "evaluate_imdb", source).int("batch_size"),
+    )

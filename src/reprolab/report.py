@@ -91,3 +91,44 @@ def stacked_phases_figure(variants: dict[str, dict[str, float]], title: str) -> 
     axes.legend()
     figure.tight_layout()
     return figure
+
+
+def sweep_figure(sweep: str, values: list[str], accuracies: list[float], seconds: list[float] | None,
+                 title: str) -> plt.Figure:
+    """Test accuracy per sweep value (log axis for learning rate and batch size), training time beside it if given."""
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    numeric = sweep in ("lr", "batch_size")
+    x = [float(v) for v in values] if numeric else np.arange(len(values))
+    axes.plot(x, accuracies, "o-" if numeric else "o", color="tab:blue")
+    if numeric:
+        axes.set_xscale("log", base=10 if sweep == "lr" else 2)
+    else:
+        axes.bar(x, accuracies, color="tab:blue", alpha=0.4)
+        axes.set_xticks(x, values)
+    axes.set_xlabel(sweep)
+    axes.set_ylabel("test accuracy", color="tab:blue")
+    axes.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+    if seconds is not None:
+        time_axes = axes.twinx()
+        time_axes.plot(x, seconds, "s--", color="tab:red")
+        time_axes.set_ylabel("training seconds", color="tab:red")
+        time_axes.set_yscale("log")
+    axes.set_title(title, fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def overfit_figure(train: list[float], test: list[float], turn: int | None, title: str) -> plt.Figure:
+    """Train and test perplexity per epoch, the epoch where test perplexity turns up marked."""
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    epochs = np.arange(1, len(train) + 1)
+    axes.plot(epochs, train, "o-", label="train")
+    axes.plot(epochs, test, "o-", label="test")
+    if turn is not None:
+        axes.axvline(turn, color="grey", linestyle="--", label=f"test perplexity turns up (epoch {turn})")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("perplexity")
+    axes.set_title(title, fontsize="small")
+    axes.legend()
+    figure.tight_layout()
+    return figure

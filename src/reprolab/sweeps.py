@@ -1,0 +1,79 @@
+"""Seed 002's experiments: one training run per sweep point, and the tables and figures that compare them."""
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from reprolab.batches import BagBatches
+from reprolab.device import seed_everything
+from reprolab.errors import UserError
+from reprolab.imdb import SPLITS, Bags, select_subset
+from reprolab.models import OneHotMLP, sparse_gradients_allowed
+from reprolab.params import TrainParams
+from reprolab.train import EpochResult, fit, initial_loss, loss_function
+
+X_LABELS = {"lr": "learning rate", "batch_size": "batch size", "shuffle": "shuffle", "head": "head",
+            "tokenizer": "tokenizer", "subset": "training / test subset"}
+
+
+def sweep_value(values: tuple, text: str, sweep: str):
+    """The entry of params list sweeps.<sweep> that dvc.yaml's matrix passed as text."""
+    for value in values:
+        if str(value).lower() == text.lower():
+            return value
+        if isinstance(value, float) and _as_float(text) == value:
+            return value
+    raise UserError(f"sweep {sweep}: {text!r} is not in params.yaml sweeps.{sweep} {list(values)}")
+
+
+def _as_float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def point_params(base: TrainParams, sweep: str, value) -> TrainParams:
+    """The base training params with the swept key set (tokenizer and subset change data, not params)."""
+    return replace(base, **{sweep: value}) if sweep in ("lr", "batch_size", "shuffle", "head") else base
+
+
+def subset_bags(bags: dict[str, Bags], kind: str, size: int) -> dict[str, Bags]:
+    """Seed I.3: the first `size` reviews of each split, or size/2 of each class."""
+    return {split: bags[split].select(select_subset(bags[split].labels, size, kind == "balanced", split)) for split in SPLITS}
+
+
+def train_point(params: TrainParams, bags: dict[str, Bags], num_features: int, device: torch.device,
+                eval_batch_size: int) -> tuple[float, list[EpochResult]]:
+    """Train the one-hot MLP on bags with params; the initial loss and every epoch's results."""
+    generator = seed_everything(params.seed, params.deterministic)
+    sparse = params.model == "embedding_bag" and sparse_gradients_allowed(params.optimizer, params.momentum,
+                                                                         params.weight_decay, params.grad_clip)
+    model = OneHotMLP(num_features, params.hidden, params.head, params.model, sparse).to(device)
+    train_batches = BagBatches(bags["train"], params.batch_size, device, shuffle=params.shuffle, generator=generator)
+    test_batches = BagBatches(bags["test"], eval_batch_size, device)
+    criterion = loss_function(params.head)
+    first = initial_loss(model, train_batches, criterion)
+    return first, list(fit(model, train_batches, test_batches, params, criterion, criterion))
+
+
+def point_metrics(sweep: str, value, first_loss: float, epochs: list[EpochResult], bags: dict[str, Bags]) -> dict:
+    """What a sweep point found: final test numbers, initial loss, per-epoch curves, the data it saw."""
+    last = epochs[-1].test
+    return {
+        "sweep": sweep, "value": value,
+        "test_accuracy": last.accuracy, "test_loss": last.loss, "test_perplexity": last.perplexity,
+        "initial_loss": first_loss, "expected_initial_loss": math.log(2),
+        "reviews": {split: {"total": len(b), "positive": int(b.labels.sum())} for split, b in bags.items()},
+        "epochs": [{"epoch": r.epoch, "train_loss": r.train_loss, "train_perplexity": math.exp(r.train_loss),
+                    "train_accuracy": r.train_accuracy, "test_loss": r.test.loss,
+                    "test_perplexity": r.test.perplexity, "test_accuracy": r.test.accuracy} for r in epochs],
+    }
+
+
+def turn_up_epoch(perplexities: list[float]) -> int | None:
+    """The epoch where test perplexity turns up: the one after its minimum (1-based); None if the last is lowest."""
+    best = int(np.argmin(perplexities))
+    return best + 2 if best + 1 < len(perplexities) else None

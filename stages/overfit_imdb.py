@@ -1,0 +1,47 @@
+"""Stage overfit_imdb: seed VI.4, a small training set and many epochs; train vs test perplexity per epoch."""
+
+import json
+
+from reprolab.atomic import atomic_path
+from reprolab.cli import run_stage
+from reprolab.device import resolve_device
+from reprolab.imdb import load_bags
+from reprolab.params import load_sweep_params
+from reprolab.report import markdown_table, overfit_figure, save_figure
+from reprolab.sweeps import point_metrics, subset_bags, train_point, turn_up_epoch
+
+ENCODED = "data/imdb/encoded.npz"
+
+
+def main() -> None:
+    params = load_sweep_params()
+    train = params.overfit
+    device = resolve_device(train.device, "sweeps.base.device")
+    bags, num_features = load_bags(ENCODED)
+    bags = {"train": subset_bags(bags, "balanced", params.overfit_reviews)["train"], "test": bags["test"]}
+    first_loss, epochs = train_point(train, bags, num_features, device, params.eval_batch_size)
+    result = point_metrics("overfit", params.overfit_reviews, first_loss, epochs, bags)
+    test_ppl = [e["test_perplexity"] for e in result["epochs"]]
+    turn = turn_up_epoch(test_ppl)
+    summary = {"train_reviews": params.overfit_reviews, "epochs": train.epochs,
+               "lowest_test_perplexity": min(test_ppl), "lowest_test_perplexity_epoch": test_ppl.index(min(test_ppl)) + 1,
+               "test_perplexity_turns_up_at_epoch": turn, "final_train_perplexity": result["epochs"][-1]["train_perplexity"],
+               "final_test_perplexity": test_ppl[-1], "final_test_accuracy": result["test_accuracy"]}
+    title = f"{params.overfit_reviews} training reviews, {train.optimizer} lr {train.lr}, batch {train.batch_size}"
+    figure = overfit_figure([e["train_perplexity"] for e in result["epochs"]], test_ppl, turn, title)
+    rows = [[e["epoch"], e["train_perplexity"], e["test_perplexity"], e["test_accuracy"]] for e in result["epochs"]]
+    with atomic_path("reports/overfit", directory=True) as out:
+        (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (out / "table.md").write_text(
+            f"### Overfitting: {title}\n\nTest perplexity is lowest at epoch {summary['lowest_test_perplexity_epoch']} "
+            f"and turns up at epoch {turn}, while training perplexity keeps falling.\n\n"
+            + markdown_table(["epoch", "train perplexity", "test perplexity", "test accuracy"], rows))
+        for split in ("train", "test"):
+            (out / f"{split}_perplexity.csv").write_text("epoch,perplexity\n" + "".join(
+                f"{e['epoch']},{e[f'{split}_perplexity']}\n" for e in result["epochs"]))
+        save_figure(figure, out / "overfit.png")
+    print(f"test perplexity lowest at epoch {summary['lowest_test_perplexity_epoch']}, turns up at epoch {turn}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

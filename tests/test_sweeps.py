@@ -1,0 +1,82 @@
+"""Sweep helpers, and the whole pipeline (every stage, sweeps and report included) under a bare `dvc repro`."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import write_idx_folder, write_imdb_archive
+from project import Project
+from reprolab.errors import UserError
+from reprolab.imdb import Bags
+from reprolab.sweeps import point_params, subset_bags, sweep_value, train_point, turn_up_epoch
+from test_models import NUM_FEATURES, random_bags, train_params
+
+
+def test_sweep_value_reads_what_dvc_passes():
+    assert sweep_value((1e-08, 0.01), "1e-08", "lr") == 1e-08
+    assert sweep_value((True, False), "false", "shuffle") is False
+    assert sweep_value((1, 2), "2", "batch_size") == 2
+    with pytest.raises(UserError, match=r"sweep lr: '0.5' is not in params.yaml sweeps.lr \[1e-08, 0.01\]"):
+        sweep_value((1e-08, 0.01), "0.5", "lr")
+
+
+def test_point_params_change_one_key():
+    base = train_params(optimizer="sgd")
+    assert point_params(base, "lr", 0.1).lr == 0.1 and point_params(base, "lr", 0.1).batch_size == base.batch_size
+    assert point_params(base, "shuffle", False).shuffle is False
+    assert point_params(base, "tokenizer", "split") == base
+
+
+def test_subsets_first_vs_balanced():
+    labels = np.array([1] * 6 + [0] * 6, dtype=np.uint8)
+    bags = Bags(ids=np.arange(12, dtype=np.uint16), offsets=np.arange(13), labels=labels)
+    first = subset_bags({"train": bags, "test": bags}, "first", 4)
+    balanced = subset_bags({"train": bags, "test": bags}, "balanced", 4)
+    assert first["test"].labels.tolist() == [1, 1, 1, 1]
+    assert sorted(balanced["train"].labels.tolist()) == [0, 0, 1, 1]
+
+
+def test_turn_up_epoch():
+    assert turn_up_epoch([3.0, 2.0, 1.5, 1.7, 1.9]) == 4
+    assert turn_up_epoch([3.0, 2.0, 1.0]) is None
+
+
+def test_train_point_learns_with_sgd():
+    bags = {"train": random_bags(256), "test": random_bags(128, seed=1)}
+    first, epochs = train_point(train_params(optimizer="sgd", lr=0.5, epochs=4), bags, NUM_FEATURES,
+                                torch.device("cpu"), 64)
+    assert abs(first - math.log(2)) < 0.1
+    assert epochs[-1].test.accuracy > 0.9
+
+
+def test_bare_repro_runs_every_stage_including_sweeps_and_report(tmp_path):
+    project = Project(tmp_path / "repo")
+    project.use_archive(write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz"))
+    md5 = write_idx_folder(tmp_path / "mnist", train=200, test=40)
+    project.set_params(
+        imdb__vocab_size=8, train_imdb__epochs=1, train_imdb__device="cpu",
+        images__datasets=["mnist"], images__strategies=["none", "weighted_sampler"], data__mnist__source=str(tmp_path / "mnist"),
+        data__mnist__raw_md5=md5, imbalance__fraction=0.5, train_images__epochs=1, train_images__device="cpu",
+        benchmark_loader__dataset="mnist", benchmark_loader__num_workers=[0], benchmark_loader__prefetch_factor=[2],
+        benchmark_loader__batches=2, benchmark_loader__repeats=1, benchmark_loader__io_delay_ms=0.0,
+        benchmark_step__dataset="mnist", benchmark_step__batches=1, benchmark_step__device="cpu",
+        sweeps__base__epochs=1, sweeps__base__device="cpu", sweeps__lr=[0.01, 0.1], sweeps__batch_size=[2, 4],
+        sweeps__subset_size=2, sweeps__overfit={"reviews": 4, "epochs": 3, "optimizer": "adam", "lr": 0.01})
+    project.commit("tiny everything")
+    ran = project.stages_run(project.repro().stdout)
+    assert ran[-1] == "report" and "sweep_lr@0.1" in ran and "sweep_shuffle@False" in ran and "overfit_imdb" in ran
+    report = (project.root / "reports/REPORT.md").read_text()
+    for needle in ("sweep of learning rate", "sweep of batch size", "distinct OOV tokens", "initial loss (ln 2",
+                   "Overfitting", "mnist: rebalancing strategies", "benchmark_loader", "figures/sweep_lr.png"):
+        assert needle in report
+    for line in report.splitlines():
+        if line.startswith("!["):
+            assert (project.root / "reports" / line.split("(")[1].rstrip(")")).is_file()
+    subset = project.json("metrics/sweeps/subset/first.json")
+    assert subset["reviews"]["test"] == {"total": 2, "positive": 2}
+    assert project.stages_run(project.repro().stdout) == []
+    project.commit("first run")
+    project.set_params(sweeps__lr=[0.01, 0.1, 1.0])
+    assert project.stages_run(project.repro().stdout) == ["sweep_lr@1.0", "sweep_table@lr", "report"]
