@@ -6,7 +6,18 @@ import yaml
 
 from reprolab.errors import UserError
 from reprolab.params import (load_image_params, load_imdb_params, load_loader_benchmark_params,
-                             load_step_benchmark_params)
+                             load_step_benchmark_params, load_sweep_params)
+
+
+def with_value(params: dict, dotted: str, value) -> dict:
+    """A deep copy of params with the dotted key set to value."""
+    params = copy.deepcopy(params)
+    *sections, key = dotted.split(".")
+    target = params
+    for section in sections:
+        target = target[section]
+    target[key] = value
+    return params
 
 
 def write(tmp_path, params):
@@ -116,15 +127,28 @@ def test_image_and_benchmark_defaults_load(tmp_path, default_params):
     ],
 )
 def test_bad_image_value_names_the_param(tmp_path, default_params, dotted, value, message):
-    params = copy.deepcopy(default_params)
-    *sections, key = dotted.split(".")
-    target = params
-    for section in sections:
-        target = target[section]
-    target[key] = value
-    path = write(tmp_path, params)
+    path = write(tmp_path, with_value(default_params, dotted, value))
+    sections = dotted.split(".")
     loader = {"benchmark_loader": load_loader_benchmark_params, "benchmark_step": load_step_benchmark_params}.get(
         sections[0], load_image_params)
     with pytest.raises(UserError, match=re.escape(message)) as err:
         loader(path)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "dotted, value, message",
+    [
+        ("sweeps.lr", [0.01, -1], "sweeps.lr must be a non-empty list of distinct positive numbers, got [0.01, -1]"),
+        ("sweeps.batch_size", [1, 1.5], "sweeps.batch_size must be a non-empty list of distinct positive integers"),
+        ("sweeps.shuffle", ["yes"], "sweeps.shuffle must be a non-empty list of true/false"),
+        ("sweeps.subset", ["all"], "sweeps.subset must be a non-empty list from first, balanced"),
+        ("sweeps.subset_size", 201, "sweeps.subset_size must be an even positive integer"),
+        ("sweeps.overfit.reviews", 7, "sweeps.overfit.reviews must be an even positive integer"),
+        ("sweeps.base.optimizer", "lbfgs", "sweeps.base.optimizer must be one of sgd, adam"),
+    ],
+)
+def test_bad_sweep_value_names_the_param(tmp_path, default_params, dotted, value, message):
+    with pytest.raises(UserError, match=re.escape(message)) as err:
+        load_sweep_params(write(tmp_path, with_value(default_params, dotted, value)))
     assert "\n" not in str(err.value)
