@@ -80,7 +80,7 @@ def require_real_data(path: Path, env_var: str, hint: str) -> None:
     pytest.skip(f"{hint} not found at {path}")
 
 
-def imdb_project(root: Path, **params) -> "Project":
+def imdb_project(root: Path, **params):
     """A project copy that reads the real IMDB archive (skipped or failed as require_real_data says)."""
     import os
 
