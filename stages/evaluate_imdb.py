@@ -1,6 +1,6 @@
 """Stage evaluate_imdb: accuracy, perplexity, per-class report and confusion matrix on test."""
 
-from reprolab.batches import imdb_batches
+from reprolab.batches import imdb_batches, imdb_data_file
 from reprolab.cli import run_stage
 from reprolab.device import resolve_device
 from reprolab.imdb import CLASSES, load_bags
@@ -9,8 +9,6 @@ from reprolab.params import load_imdb_params
 from reprolab.record import evaluate_and_record, load_checkpoint
 from reprolab.train import loss_function
 
-DATA = {"embedding_mean": "data/imdb/sequences.npz"}
-ENCODED = "data/imdb/encoded.npz"
 MODEL = "models/imdb_mlp.pt"
 METRICS = "metrics/evaluate_imdb"
 
@@ -21,7 +19,7 @@ def main() -> None:
     config, state = load_checkpoint(MODEL, device)
     model = imdb_model(config).to(device)
     model.load_state_dict(state)
-    data, _ = load_bags(DATA.get(config["mode"], ENCODED))
+    data, _ = load_bags(imdb_data_file(config["mode"]))
     test_batches = imdb_batches(config["mode"], data["test"], params.evaluate.batch_size, device)
     result = evaluate_and_record(model, test_batches, loss_function(config["head"]), list(CLASSES), METRICS,
                                  params.train.precision)

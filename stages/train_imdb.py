@@ -2,7 +2,7 @@
 
 from dataclasses import asdict
 
-from reprolab.batches import imdb_batches
+from reprolab.batches import imdb_batches, imdb_data_file
 from reprolab.cli import run_stage
 from reprolab.device import resolve_device, seed_everything
 from reprolab.imdb import load_bags
@@ -11,8 +11,6 @@ from reprolab.params import load_imdb_params
 from reprolab.record import train_and_record
 from reprolab.train import loss_function
 
-DATA = {"embedding_mean": "data/imdb/sequences.npz"}
-ENCODED = "data/imdb/encoded.npz"
 MODEL = "models/imdb_mlp.pt"
 METRICS = "metrics/train_imdb"
 TIMINGS = "timings/train_imdb.json"
@@ -23,7 +21,7 @@ def main() -> None:
     train = params.train
     device = resolve_device(train.device, "train_imdb.device")
     generator = seed_everything(train.seed, train.deterministic)
-    data, num_features = load_bags(DATA.get(train.model, ENCODED))
+    data, num_features = load_bags(imdb_data_file(train.model))
     config = {"num_features": num_features, "hidden": train.hidden, "head": train.head, "mode": train.model}
     if train.model == "embedding_bag":
         config["sparse"] = sparse_gradients_allowed(train.optimizer, train.momentum, train.weight_decay, train.grad_clip)

@@ -106,8 +106,8 @@ class SequenceBatches:
         self.labels = torch.from_numpy(sequences.labels.astype(np.int64))
 
     def __len__(self) -> int:
-        return sum(-(-len(range(start, min(start + self.pool, len(self.labels)))) // self.batch_size)
-                   for start in range(0, len(self.labels), self.pool))
+        count = len(self.labels)
+        return sum(-(-min(self.pool, count - start) // self.batch_size) for start in range(0, count, self.pool))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         order = epoch_order(len(self.labels), self.shuffle, self.generator)
@@ -122,6 +122,11 @@ class SequenceBatches:
             padded = pad_sequence([self.ids[s:e] for s, e in zip(starts, ends, strict=True)], batch_first=True,
                                   padding_value=PAD)
             yield padded.to(self.device), self.lengths[rows].to(self.device), self.labels[rows].to(self.device)
+
+
+def imdb_data_file(mode: str) -> str:
+    """The encode_imdb output a train_imdb.model reads: token sequences for embedding_mean, bags otherwise."""
+    return "data/imdb/sequences.npz" if mode == "embedding_mean" else "data/imdb/encoded.npz"
 
 
 def imdb_batches(mode: str, data: Bags, batch_size: int, device: torch.device, shuffle: bool = False,
