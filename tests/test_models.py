@@ -7,7 +7,7 @@ import torch
 from reprolab.batches import BagBatches
 from reprolab.device import seed_everything
 from reprolab.imdb import Bags
-from reprolab.models import OneHotMLP, one_hot_rows, sparse_gradients_allowed
+from reprolab.models import OneHotMLP, one_hot_rows, sparse_gradients_allowed, transpose_bags
 from reprolab.params import TrainParams
 from reprolab.train import evaluate, fit, initial_loss, loss_function, make_optimizer
 
@@ -64,15 +64,33 @@ def test_sparse_gradients_give_the_same_sgd_steps(head):
     assert sparse_gradients_allowed(params.optimizer, params.momentum, params.weight_decay, params.grad_clip)
     assert not sparse_gradients_allowed("sgd", 0.9, 0.0, 0.0) and not sparse_gradients_allowed("adam", 0.0, 0.0, 0.0)
     criterion = loss_function(head)
-    for model in (dense, sparse):
-        optimizer = make_optimizer(model, params)
-        for ids, offsets, labels in BagBatches(random_bags(64), 16, torch.device("cpu")):
+    optimizers = [make_optimizer(model, params) for model in (dense, sparse)]
+    for ids, offsets, labels in BagBatches(random_bags(64), 16, torch.device("cpu")):
+        for model, optimizer in zip((dense, sparse), optimizers, strict=True):
             optimizer.zero_grad()
             criterion(model(ids, offsets), labels).backward()
+        gradient = sparse.first_weight.grad
+        assert gradient.is_sparse and not dense.first_weight.grad.is_sparse
+        assert gradient._indices()[0].tolist() == torch.unique(ids).tolist()  # one row per distinct word
+        torch.testing.assert_close(gradient.to_dense(), dense.first_weight.grad, rtol=1e-5, atol=1e-7)
+        for optimizer in optimizers:
             optimizer.step()
-    assert sparse.first_weight.grad.is_sparse and not dense.first_weight.grad.is_sparse
     for p_dense, p_sparse in zip(dense.parameters(), sparse.parameters(), strict=True):
         torch.testing.assert_close(p_sparse, p_dense, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("num_ids", [NUM_FEATURES, 2**16 + 1])  # numpy's radix path, then torch's sort
+def test_transposed_bags_list_the_bags_of_each_id(num_ids):
+    bags = random_bags(40)
+    ids, offsets = torch.from_numpy(bags.ids.astype(np.int64)), torch.from_numpy(bags.offsets[:-1].astype(np.int64))
+    start, end = offsets[5].item(), offsets[6].item()  # empty bag 5
+    ids, offsets[6:] = torch.cat([ids[:start], ids[end:]]), offsets[6:] - (end - start)
+    distinct, holders, holder_offsets = transpose_bags(ids, offsets, num_ids)
+    rows = one_hot_rows(ids, offsets, NUM_FEATURES)
+    assert distinct.tolist() == torch.nonzero(rows.sum(0)).flatten().tolist()
+    ends = holder_offsets.tolist()[1:] + [len(holders)]
+    for word, start, end in zip(distinct.tolist(), holder_offsets.tolist(), ends, strict=True):
+        assert holders[start:end].tolist() == torch.nonzero(rows[:, word]).flatten().tolist()
 
 
 def test_bf16_autocast_trains():
@@ -103,6 +121,14 @@ def test_batches_cover_every_row_once_and_shuffle_reproducibly():
     again = [labels for _, _, labels in BagBatches(bags, 8, torch.device("cpu"), True, torch.Generator().manual_seed(1))]
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert sorted(torch.cat(first).tolist()) == sorted(bags.labels.tolist())
+
+
+def test_epoch_layout_on_the_host_equals_the_device_gather():
+    bags = random_bags(37)
+    batches = BagBatches(bags, 8, torch.device("cpu"))
+    order = torch.randperm(37, generator=torch.Generator().manual_seed(0))
+    for laid_out, gathered in zip(batches._laid_out(order), batches._gathered(order), strict=True):
+        assert torch.equal(laid_out, gathered)
 
 
 @pytest.mark.parametrize("head", ["bce", "ce"])

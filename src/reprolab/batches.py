@@ -56,13 +56,15 @@ class TensorBatches:
 class BagBatches:
     """Iterate (ids, offsets, labels) tensors over bags held as flat CSR arrays.
 
-    The arrays live on `device` once; each batch is a gather. Shuffling draws a fresh
+    Each epoch lays the bags out in epoch order once, then slices batches from that layout; on
+    CUDA the arrays live on the GPU and the layout is one gather there. Shuffling draws a fresh
     permutation per epoch from the given generator, so runs repeat exactly.
     """
 
     def __init__(self, bags: Bags, batch_size: int, device: torch.device, shuffle: bool = False,
                  generator: torch.Generator | None = None):
         self.batch_size, self.shuffle, self.generator, self.device = batch_size, shuffle, generator, device
+        self.bags = bags
         self.ids = torch.from_numpy(bags.ids.astype(np.int64)).to(device)
         self.offsets = torch.from_numpy(bags.offsets.astype(np.int64)).to(device)
         self.labels = torch.from_numpy(bags.labels.astype(np.int64)).to(device)
@@ -71,17 +73,27 @@ class BagBatches:
         return -(-len(self.labels) // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        order = epoch_order(len(self.labels), self.shuffle, self.generator).to(self.device)
-        # one gather for the whole epoch: the bags laid out in epoch order, then sliced per batch
-        ids, offsets = self._permuted(order)
+        order = epoch_order(len(self.labels), self.shuffle, self.generator)
+        ids, offsets = self._laid_out(order) if self.device.type == "cpu" else self._gathered(order.to(self.device))
+        order = order.to(self.device)
         starts = list(range(0, len(order), self.batch_size))
         edges = offsets[starts + [len(order)]].tolist()  # one host sync per epoch, not per batch
         for i, start in enumerate(starts):
             stop = min(start + self.batch_size, len(order))
             yield ids[edges[i] : edges[i + 1]], offsets[start:stop] - edges[i], self.labels[order[start:stop]]
 
-    def _permuted(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The ids of bags `rows`, concatenated in that order, and their len(rows) + 1 offsets."""
+    def _laid_out(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ids of bags `rows`, concatenated in that order, and their len(rows) + 1 offsets.
+
+        On CPU, concatenating numpy slices of the stored 16-bit ids takes about half the time of _gathered.
+        """
+        starts, stops = self.bags.offsets[rows.numpy()], self.bags.offsets[rows.numpy() + 1]
+        pieces = [self.bags.ids[start:stop] for start, stop in zip(starts.tolist(), stops.tolist(), strict=True)]
+        ids = np.concatenate([self.bags.ids[:0], *pieces]).astype(np.int64)
+        return torch.from_numpy(ids), torch.from_numpy(np.concatenate([[0], np.cumsum(stops - starts)]))
+
+    def _gathered(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """_laid_out as one gather on the device that holds the bags."""
         starts, lengths = self.offsets[rows], self.offsets[rows + 1] - self.offsets[rows]
         offsets = torch.cat([lengths.new_zeros(1), torch.cumsum(lengths, 0)])
         flat = torch.repeat_interleave(starts - offsets[:-1], lengths) + torch.arange(int(offsets[-1]), device=self.device)
