@@ -87,7 +87,8 @@ class BagBatches:
 
         On CPU, concatenating numpy slices of the stored 16-bit ids takes about half the time of _gathered.
         """
-        starts, stops = self.bags.offsets[rows.numpy()], self.bags.offsets[rows.numpy() + 1]
+        rows = rows.numpy()
+        starts, stops = self.bags.offsets[rows], self.bags.offsets[rows + 1]
         pieces = [self.bags.ids[start:stop] for start, stop in zip(starts.tolist(), stops.tolist(), strict=True)]
         ids = np.concatenate([self.bags.ids[:0], *pieces]).astype(np.int64)
         return torch.from_numpy(ids), torch.from_numpy(np.concatenate([[0], np.cumsum(stops - starts)]))
