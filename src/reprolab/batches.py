@@ -65,6 +65,8 @@ class BagBatches:
                  generator: torch.Generator | None = None):
         self.batch_size, self.shuffle, self.generator, self.device = batch_size, shuffle, generator, device
         self.bags = bags
+        if device.type == "cpu":
+            self.bag_ids = np.split(bags.ids, bags.offsets[1:-1])  # one view per bag, for _laid_out
         self.ids = torch.from_numpy(bags.ids.astype(np.int64)).to(device)
         self.offsets = torch.from_numpy(bags.offsets.astype(np.int64)).to(device)
         self.labels = torch.from_numpy(bags.labels.astype(np.int64)).to(device)
@@ -85,13 +87,12 @@ class BagBatches:
     def _laid_out(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The ids of bags `rows`, concatenated in that order, and their len(rows) + 1 offsets.
 
-        On CPU, concatenating numpy slices of the stored 16-bit ids takes about half the time of _gathered.
+        On CPU, concatenating views of the stored 16-bit ids takes about a quarter of the time of _gathered.
         """
         rows = rows.numpy()
-        starts, stops = self.bags.offsets[rows], self.bags.offsets[rows + 1]
-        pieces = [self.bags.ids[start:stop] for start, stop in zip(starts.tolist(), stops.tolist(), strict=True)]
-        ids = np.concatenate([self.bags.ids[:0], *pieces]).astype(np.int64)
-        return torch.from_numpy(ids), torch.from_numpy(np.concatenate([[0], np.cumsum(stops - starts)]))
+        ids = np.concatenate([self.bags.ids[:0], *[self.bag_ids[row] for row in rows.tolist()]]).astype(np.int64)
+        lengths = self.bags.offsets[rows + 1] - self.bags.offsets[rows]
+        return torch.from_numpy(ids), torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)]))
 
     def _gathered(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """_laid_out as one gather on the device that holds the bags."""
