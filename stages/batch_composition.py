@@ -1,12 +1,10 @@
 """Stage batch_composition@<dataset>: class counts per batch with and without the weighted sampler (seed 000, 3.1)."""
 
-import sys
-
 import torch
 
-from reprolab.atomic import atomic_path
-from reprolab.cli import run_stage
-from reprolab.images import batch_class_counts, class_names, load_images, strategy_batches
+from reprolab.atomic import atomic_path, csv_text
+from reprolab.cli import parse_stage_args, run_stage
+from reprolab.images import batch_class_counts, class_names, load_images, load_kept, strategy_batches
 from reprolab.params import load_image_params, stage_choice
 from reprolab.report import save_figure, stacked_counts_figure
 
@@ -14,10 +12,11 @@ NUM_BATCHES = 30
 
 
 def main() -> None:
+    args = parse_stage_args(__file__, __doc__, (("dataset", "one of images.datasets"),))
     params = load_image_params()
-    name = stage_choice(sys.argv[1], params.datasets, "batch_composition: dataset (images.datasets)")
+    name = stage_choice(args.dataset, params.datasets, "batch_composition: dataset (images.datasets)")
     labels = load_images(f"data/images/{name}.pt")["train_labels"]
-    labels = labels[torch.load(f"data/images/{name}-kept.pt", weights_only=True)]
+    labels = labels[load_kept(f"data/images/{name}-kept.pt")]
     panels = {}
     for strategy, title in (("none", "shuffled, no sampler"), ("weighted_sampler", "WeightedRandomSampler")):
         generator = torch.Generator().manual_seed(params.train.seed)
@@ -30,8 +29,8 @@ def main() -> None:
     with atomic_path(f"metrics/batch_composition/{name}", directory=True) as out:
         for (strategy, counts) in zip(("none", "weighted_sampler"), panels.values(), strict=True):
             share = counts[:, minority].sum(1) / counts.sum(1)
-            (out / f"{strategy}.csv").write_text("batch,minority_share\n" + "".join(
-                f"{i},{s:.6f}\n" for i, s in enumerate(share, 1)))
+            (out / f"{strategy}.csv").write_text(csv_text(["batch", "minority_share"],
+                                                          ((i, f"{s:.6f}") for i, s in enumerate(share, 1))))
         save_figure(figure, out / "composition.png")
     for title, counts in panels.items():
         print(f"{title}: minority classes {minority} make up {counts[:, minority].sum() / counts.sum():.1%} of the first {NUM_BATCHES} batches")

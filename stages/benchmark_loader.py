@@ -1,14 +1,13 @@
 """Stage benchmark_loader: DataLoader flags measured on an I/O-bound dataset and on a cached one, beside TensorBatches."""
 
-import json
 import warnings
 
 import torch
 
-from reprolab.atomic import atomic_path
+from reprolab.atomic import atomic_path, csv_text, json_text
 from reprolab.batches import TensorBatches
 from reprolab.benchmark import IOBoundDataset, InMemoryDataset, batches_per_second, loader_configs, summarize
-from reprolab.cli import run_stage
+from reprolab.cli import parse_stage_args, run_stage
 from reprolab.device import device_info
 from reprolab.images import load_images, normalized
 from reprolab.params import load_image_params, load_loader_benchmark_params, stage_choice
@@ -21,6 +20,7 @@ warnings.filterwarnings("ignore", message="'pin_memory' argument is set as true 
 
 
 def main() -> None:
+    parse_stage_args(__file__, __doc__)
     params = load_loader_benchmark_params()
     image_params = load_image_params()
     source = image_params.sources[stage_choice(params.dataset, image_params.datasets,
@@ -57,12 +57,12 @@ def write_outputs(results: dict, params) -> None:
     figure.axes[0].set_yscale("log")
     with atomic_path(OUT, directory=True) as out:
         for name, configs_of in results.items():
-            (out / f"{name}.csv").write_text("loader,batches_per_s\n" + "".join(
-                f"{config},{s['median']:.2f}\n" for config, s in configs_of.items()))
+            (out / f"{name}.csv").write_text(csv_text(["loader", "batches_per_s"], (
+                (config, f"{s['median']:.2f}") for config, s in configs_of.items())))
         (out / "table.md").write_text(table)
-        (out / "results.json").write_text(json.dumps({**device_info(torch.device("cpu")),
-                                                      "pin_memory_effective": torch.cuda.is_available(),
-                                                      "results": results}, indent=2) + "\n")
+        (out / "results.json").write_text(json_text({**device_info(torch.device("cpu")),
+                                                     "pin_memory_effective": torch.cuda.is_available(),
+                                                     "results": results}, out / "results.json"))
         save_figure(figure, out / "loader.png")
 
 

@@ -1,6 +1,5 @@
 """Stage benchmark_step: per-batch data / host->device / forward / backward+step times, the seed's paths beside ours."""
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -8,13 +7,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from reprolab.atomic import atomic_path
+from reprolab.atomic import atomic_path, csv_text, json_text
 from reprolab.batches import BagBatches, TensorBatches
 from reprolab.benchmark import PHASES, step_breakdown
-from reprolab.cli import run_stage
+from reprolab.cli import parse_stage_args, run_stage
 from reprolab.device import device_info, resolve_device
-from reprolab.images import load_images, normalized
-from reprolab.imdb import load_bags
+from reprolab.images import load_images, load_kept, normalized
+from reprolab.imdb import imdb_data_file, load_bags
 from reprolab.models import OneHotMLP, SimpleCNN
 from reprolab.params import load_image_params, load_step_benchmark_params, stage_choice
 from reprolab.report import markdown_table, save_figure, stacked_phases_figure
@@ -31,7 +30,7 @@ def moved(device: torch.device):
 
 def imdb_variants(device: torch.device, limit: int) -> dict[str, dict[str, float]]:
     """The seed's cached dense rows + DataLoader + nn.Linear, our dense one-hot model, our EmbeddingBag path (SGD)."""
-    bags, num_features = load_bags("data/imdb/encoded.npz")
+    bags, num_features = load_bags(imdb_data_file("embedding_bag"))
     bce = loss_function("bce")
     torch.manual_seed(0)
     seed_model = SeedOneHotMLP(num_features - 1).to(device)
@@ -53,7 +52,7 @@ def imdb_variants(device: torch.device, limit: int) -> dict[str, dict[str, float
 def image_variants(dataset: str, device: torch.device, limit: int) -> dict[str, dict[str, float]]:
     """The seed's per-sample transform loop with its SimpleCNN, and TensorBatches with ours (Adam)."""
     arrays = load_images(f"data/images/{dataset}.pt")
-    rows = torch.load(f"data/images/{dataset}-kept.pt", weights_only=True)
+    rows = load_kept(f"data/images/{dataset}-kept.pt")
     image_params = load_image_params()
     source = image_params.sources[stage_choice(dataset, image_params.datasets, "benchmark_step.dataset (one of images.datasets)")]
     ce = nn.CrossEntropyLoss()
@@ -74,25 +73,27 @@ def image_variants(dataset: str, device: torch.device, limit: int) -> dict[str, 
 
 
 def main() -> None:
+    parse_stage_args(__file__, __doc__)
     params = load_step_benchmark_params()
     device = resolve_device(params.device, "benchmark_step.device")
     tracks = {"imdb": imdb_variants(device, params.batches), "images": image_variants(params.dataset, device, params.batches)}
     rows, csvs = [], {}
     for track, results in tracks.items():
-        csvs[track] = "variant," + ",".join(PHASES) + ",total\n"
+        csv_rows = []
         for variant, phases in results.items():
             total = sum(phases.values())
             rows.append([track, variant, *(round(phases[p], 3) for p in PHASES), round(total, 3)])
-            csvs[track] += f"{variant}," + ",".join(f"{phases[p]:.4f}" for p in PHASES) + f",{total:.4f}\n"
+            csv_rows.append([variant, *(f"{phases[p]:.4f}" for p in PHASES), f"{total:.4f}"])
             print(f"{track:6s} {variant:60s} " + " ".join(f"{p} {phases[p]:7.3f}" for p in PHASES) + f"  total {total:7.3f} ms/batch")
+        csvs[track] = csv_text(["variant", *PHASES, "total"], csv_rows)
     figure = stacked_phases_figure({f"{r[0]}: {r[1]}": dict(zip(PHASES, r[2:6], strict=True)) for r in rows},
                                    f"milliseconds per batch on {device.type}")
     with atomic_path(OUT, directory=True) as out:
         for track, text in csvs.items():
             (out / f"{track}.csv").write_text(text)
         (out / "table.md").write_text(markdown_table(["track", "variant", *(f"{p} ms" for p in PHASES), "total ms"], rows))
-        (out / "results.json").write_text(json.dumps({**device_info(device), "batches_measured": params.batches,
-                                                      "ms_per_batch": tracks}, indent=2) + "\n")
+        (out / "results.json").write_text(json_text({**device_info(device), "batches_measured": params.batches,
+                                                     "ms_per_batch": tracks}, out / "results.json"))
         save_figure(figure, out / "step.png")
 
 

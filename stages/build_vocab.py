@@ -1,8 +1,8 @@
 """Stage build_vocab: the imdb.vocab_size most frequent train words, and the data report."""
 
 from reprolab.atomic import write_json
-from reprolab.cli import run_stage
-from reprolab.imdb import OOV, build_vocab, data_report, load_corpus
+from reprolab.cli import parse_stage_args, run_stage
+from reprolab.imdb import build_vocab, data_report, load_corpus, save_vocab
 from reprolab.params import load_imdb_params
 
 TOKENS = "data/imdb/tokens"
@@ -11,11 +11,12 @@ REPORT = "metrics/imdb_data.json"
 
 
 def main() -> None:
+    parse_stage_args(__file__, __doc__)
     params = load_imdb_params()
     corpus = load_corpus(TOKENS)
     vocab = build_vocab(corpus, params.vocab.vocab_size)
-    write_json(VOCAB, {"tokenizer": params.vocab.tokenizer, "oov_index": OOV, "words": vocab})
     report = data_report(corpus, vocab)
+    save_vocab(vocab, params.vocab.tokenizer, VOCAB)
     write_json(REPORT, report)
     train = report["train"]
     print(f"vocabulary {len(vocab)} words; train: {train['reviews']} reviews, "

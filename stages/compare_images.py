@@ -1,11 +1,10 @@
 """Stage compare_images@<dataset>: the strategies side by side, minority classes' recall first."""
 
 import json
-import sys
 from pathlib import Path
 
-from reprolab.atomic import atomic_path
-from reprolab.cli import run_stage
+from reprolab.atomic import atomic_path, csv_text, json_text
+from reprolab.cli import parse_stage_args, run_stage
 from reprolab.errors import UserError
 from reprolab.images import class_names
 from reprolab.params import load_image_params, stage_choice
@@ -20,8 +19,9 @@ def read_metrics(path: Path) -> dict:
 
 
 def main() -> None:
+    args = parse_stage_args(__file__, __doc__, (("dataset", "one of images.datasets"),))
     params = load_image_params()
-    name = stage_choice(sys.argv[1], params.datasets, "compare_images: dataset (images.datasets)")
+    name = stage_choice(args.dataset, params.datasets, "compare_images: dataset (images.datasets)")
     names = class_names(name)
     minority = [names[cls] for cls in params.imbalance.classes]
     results = {s: read_metrics(Path(f"metrics/evaluate_images/{name}/{s}/metrics.json")) for s in params.strategies}
@@ -34,11 +34,11 @@ def main() -> None:
     recall = {s: [m[c.replace(" ", "_")]["recall"] for c in names] for s, m in results.items()}
     figure = grouped_bars_figure(names, recall, "test recall", f"{name}: recall per class by rebalancing strategy")
     with atomic_path(f"metrics/compare_images/{name}", directory=True) as out:
-        (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (out / "metrics.json").write_text(json_text(summary, out / "metrics.json"))
         (out / "table.md").write_text(f"### {name}: rebalancing strategies (minority classes {', '.join(minority)})\n\n"
                                       + markdown_table(header, rows))
-        (out / "minority_recall.csv").write_text("run,recall\n" + "".join(
-            f"{s}: {c},{r}\n" for s, m in summary.items() for c, r in m["minority_recall"].items()))
+        (out / "minority_recall.csv").write_text(csv_text(["run", "recall"], (
+            (f"{s}: {c}", r) for s, m in summary.items() for c, r in m["minority_recall"].items())))
         save_figure(figure, out / "recall.png")
     print(markdown_table(header, rows))
 

@@ -1,9 +1,7 @@
 """Stage evaluate_images@<dataset>-<strategy>: accuracy, per-class report and confusion matrix on the whole test split."""
 
-import sys
-
 from reprolab.batches import TensorBatches
-from reprolab.cli import run_stage
+from reprolab.cli import parse_stage_args, run_stage
 from reprolab.device import resolve_device
 from reprolab.images import class_names, load_images, normalized
 from reprolab.models import image_model
@@ -13,9 +11,11 @@ from reprolab.train import loss_function
 
 
 def main() -> None:
+    args = parse_stage_args(__file__, __doc__, (("dataset", "one of images.datasets"),
+                                                ("strategy", "one of images.strategies")))
     params = load_image_params()
-    name = stage_choice(sys.argv[1], params.datasets, "evaluate_images: dataset (images.datasets)")
-    strategy = stage_choice(sys.argv[2], STRATEGIES, "evaluate_images: strategy (images.strategies)")
+    name = stage_choice(args.dataset, params.datasets, "evaluate_images: dataset (images.datasets)")
+    strategy = stage_choice(args.strategy, STRATEGIES, "evaluate_images: strategy (images.strategies)")
     device = resolve_device(params.train.device, "train_images.device")
     config, state = load_checkpoint(f"models/images/{name}/{strategy}.pt", device)
     model = image_model(**config).to(device)

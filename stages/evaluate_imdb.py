@@ -1,9 +1,9 @@
 """Stage evaluate_imdb: accuracy, perplexity, per-class report and confusion matrix on test."""
 
-from reprolab.batches import imdb_batches, imdb_data_file
-from reprolab.cli import run_stage
+from reprolab.batches import imdb_batches
+from reprolab.cli import parse_stage_args, run_stage
 from reprolab.device import resolve_device
-from reprolab.imdb import CLASSES, load_bags
+from reprolab.imdb import CLASSES, imdb_data_file, load_bags
 from reprolab.models import imdb_model
 from reprolab.params import load_imdb_params
 from reprolab.record import evaluate_and_record, load_checkpoint
@@ -14,6 +14,7 @@ METRICS = "metrics/evaluate_imdb"
 
 
 def main() -> None:
+    parse_stage_args(__file__, __doc__)
     params = load_imdb_params()
     device = resolve_device(params.train.device, "train_imdb.device")
     config, state = load_checkpoint(MODEL, device)

@@ -1,15 +1,14 @@
 """Stage fetch_images@<dataset>: the four IDX files, validated, cached as data/images/<dataset>.pt."""
 
-import sys
-
-from reprolab.cli import run_stage
+from reprolab.cli import parse_stage_args, run_stage
 from reprolab.images import class_counts, fetch_images
 from reprolab.params import load_image_params, stage_choice
 
 
 def main() -> None:
+    args = parse_stage_args(__file__, __doc__, (("dataset", "one of images.datasets"),))
     params = load_image_params()
-    name = stage_choice(sys.argv[1], params.datasets, "fetch_images: dataset (images.datasets)")
+    name = stage_choice(args.dataset, params.datasets, "fetch_images: dataset (images.datasets)")
     arrays = fetch_images(name, params.sources[name], f"data/images/{name}.pt")
     for split in ("train", "test"):
         print(f"{name} {split}: {len(arrays[f'{split}_labels'])} images, per class {class_counts(arrays[f'{split}_labels'])}")

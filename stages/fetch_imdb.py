@@ -1,6 +1,6 @@
 """Stage fetch_imdb: data.imdb.url -> data/raw/aclImdb_v1.tar.gz, sha256-verified."""
 
-from reprolab.cli import run_stage
+from reprolab.cli import parse_stage_args, run_stage
 from reprolab.fetch import fetch
 from reprolab.params import load_imdb_params
 
@@ -12,8 +12,9 @@ OFFLINE_HINT = (
 
 
 def main() -> None:
+    parse_stage_args(__file__, __doc__)
     params = load_imdb_params()
-    fetch(params.fetch.url, params.fetch.sha256, ARCHIVE, "data.imdb", OFFLINE_HINT)
+    fetch(params.fetch.url, params.fetch.sha256, ARCHIVE, "data.imdb.url", OFFLINE_HINT, "param data.imdb.sha256")
 
 
 if __name__ == "__main__":

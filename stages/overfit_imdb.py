@@ -1,23 +1,23 @@
 """Stage overfit_imdb: seed VI.4, a small training set and many epochs; train vs test perplexity per epoch."""
 
-import json
-
-from reprolab.atomic import atomic_path
-from reprolab.cli import run_stage
+from reprolab.atomic import atomic_path, csv_text, ensure_writable, json_text
+from reprolab.cli import parse_stage_args, run_stage
 from reprolab.device import resolve_device
-from reprolab.imdb import load_bags
+from reprolab.imdb import imdb_data_file, load_bags
 from reprolab.params import load_sweep_params
 from reprolab.report import markdown_table, overfit_figure, save_figure
 from reprolab.sweeps import point_metrics, subset_bags, train_point, turn_up_epoch
 
-ENCODED = "data/imdb/encoded.npz"
+OUT = "reports/overfit"
 
 
 def main() -> None:
+    parse_stage_args(__file__, __doc__)
     params = load_sweep_params()
     train = params.overfit
     device = resolve_device(train.device, "sweeps.base.device")
-    bags, num_features = load_bags(ENCODED)
+    ensure_writable(f"{OUT}/metrics.json")
+    bags, num_features = load_bags(imdb_data_file(train.model))
     bags = {"train": subset_bags(bags, "balanced", params.overfit_reviews)["train"], "test": bags["test"]}
     first_loss, epochs = train_point(train, bags, num_features, device, params.eval_batch_size)
     result = point_metrics("overfit", params.overfit_reviews, first_loss, epochs, bags)
@@ -30,15 +30,15 @@ def main() -> None:
     title = f"{params.overfit_reviews} training reviews, {train.optimizer} lr {train.lr}, batch {train.batch_size}"
     figure = overfit_figure([e["train_perplexity"] for e in result["epochs"]], test_ppl, turn, title)
     rows = [[e["epoch"], e["train_perplexity"], e["test_perplexity"], e["test_accuracy"]] for e in result["epochs"]]
-    with atomic_path("reports/overfit", directory=True) as out:
-        (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    with atomic_path(OUT, directory=True) as out:
+        (out / "metrics.json").write_text(json_text(summary, out / "metrics.json"))
         (out / "table.md").write_text(
             f"### Overfitting: {title}\n\nTest perplexity is lowest at epoch {summary['lowest_test_perplexity_epoch']} "
             f"and turns up at epoch {turn}, while training perplexity keeps falling.\n\n"
             + markdown_table(["epoch", "train perplexity", "test perplexity", "test accuracy"], rows))
         for split in ("train", "test"):
-            (out / f"{split}_perplexity.csv").write_text("epoch,perplexity\n" + "".join(
-                f"{e['epoch']},{e[f'{split}_perplexity']}\n" for e in result["epochs"]))
+            (out / f"{split}_perplexity.csv").write_text(csv_text(["epoch", "perplexity"], (
+                (e["epoch"], e[f"{split}_perplexity"]) for e in result["epochs"])))
         save_figure(figure, out / "overfit.png")
     print(f"test perplexity lowest at epoch {summary['lowest_test_perplexity_epoch']}, turns up at epoch {turn}")
 

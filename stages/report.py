@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 
 from reprolab.atomic import atomic_path
-from reprolab.cli import run_stage
+from reprolab.cli import parse_stage_args, run_stage
 from reprolab.params import SWEEPS, load_image_params, load_sweep_params
 from reprolab.report import markdown_table
 
@@ -30,6 +30,7 @@ def copied_figure(source: Path, figures: Path, name: str) -> str:
 
 
 def main() -> None:
+    parse_stage_args(__file__, __doc__)
     load_sweep_params()  # the sweep stages read it; checked here too so a bad value fails early
     images = load_image_params()
     with atomic_path(REPORTS / "figures", directory=True) as figures:

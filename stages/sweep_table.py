@@ -1,23 +1,24 @@
 """Stage sweep_table@<name>: one sweep's points as a markdown table, a DVC plot and a PNG."""
 
 import json
-import sys
 from pathlib import Path
 
-from reprolab.atomic import atomic_path
-from reprolab.cli import run_stage
+from reprolab.atomic import atomic_path, csv_text
+from reprolab.cli import parse_stage_args, run_stage
 from reprolab.errors import UserError
 from reprolab.params import SWEEPS, load_sweep_params, stage_choice
 from reprolab.report import markdown_table, save_figure, sweep_figure
-from reprolab.sweeps import X_LABELS
 
 
 def read_points(folder: Path, values: tuple, sweep: str) -> list[dict]:
     """The JSON of every listed value, in params order."""
     found = {}
     for path in sorted(folder.glob("*.json")):
-        point = json.loads(path.read_text())
-        found[repr(point["value"])] = point
+        try:
+            point = json.loads(path.read_text())
+            found[repr(point["value"])] = point
+        except (ValueError, KeyError, TypeError) as err:
+            raise UserError(f"{path}: unreadable sweep result ({err}); rerun the sweep_{sweep} stages") from None
     missing = [v for v in values if repr(v) not in found]
     if missing:
         raise UserError(f"{folder}: no results for sweeps.{sweep} values {missing}; rerun the sweep_{sweep} stages")
@@ -26,7 +27,7 @@ def read_points(folder: Path, values: tuple, sweep: str) -> list[dict]:
 
 def columns(sweep: str, point: dict, timing: dict) -> dict:
     """The table row of one point."""
-    row = {X_LABELS[sweep]: str(point["value"]), "test accuracy": point["test_accuracy"],
+    row = {SWEEPS[sweep]: str(point["value"]), "test accuracy": point["test_accuracy"],
            "test perplexity": point["test_perplexity"]}
     if sweep == "batch_size":
         row["train seconds"] = f"{timing['train_seconds']:.1f}"
@@ -42,22 +43,23 @@ def columns(sweep: str, point: dict, timing: dict) -> dict:
 
 
 def main() -> None:
+    args = parse_stage_args(__file__, __doc__, (("sweep", "one of " + ", ".join(SWEEPS)),))
     params = load_sweep_params()
-    sweep = stage_choice(sys.argv[1], SWEEPS, "sweep_table: sweep")
+    sweep = stage_choice(args.sweep, SWEEPS, "sweep_table: sweep")
     values = params.values[sweep]
     points = read_points(Path(f"metrics/sweeps/{sweep}"), values, sweep)
     timings = read_points(Path(f"timings/sweeps/{sweep}"), values, sweep)
     rows = [columns(sweep, p, t) for p, t in zip(points, timings, strict=True)]
     header = list(rows[0])
     base = params.base
-    title = (f"sweep of {X_LABELS[sweep]}: {base.optimizer} lr {base.lr}, batch {base.batch_size}, {base.epochs} epochs, "
+    title = (f"sweep of {SWEEPS[sweep]}: {base.optimizer} lr {base.lr}, batch {base.batch_size}, {base.epochs} epochs, "
              f"{base.head} head unless swept")
     figure = sweep_figure(sweep, [str(v) for v in values], [p["test_accuracy"] for p in points],
                           [t["train_seconds"] for t in timings] if sweep == "batch_size" else None, title)
     with atomic_path(f"reports/sweeps/{sweep}", directory=True) as out:
         (out / "table.md").write_text(f"### {title}\n\n" + markdown_table(header, [list(r.values()) for r in rows]))
-        (out / "points.csv").write_text("value,test_accuracy\n" + "".join(
-            f"{p['value']},{p['test_accuracy']}\n" for p in points))
+        (out / "points.csv").write_text(csv_text(["value", "test_accuracy"],
+                                                 ((p["value"], p["test_accuracy"]) for p in points)))
         save_figure(figure, out / f"{sweep}.png")
     print(markdown_table(header, [list(r.values()) for r in rows]))
 

@@ -1,6 +1,6 @@
 """Stage tokenize_imdb: read the archive once and tokenize both splits into word ids."""
 
-from reprolab.cli import run_stage
+from reprolab.cli import parse_stage_args, run_stage
 from reprolab.imdb import read_archive, save_corpus, tokenize_reviews
 from reprolab.params import load_imdb_params
 
@@ -9,6 +9,7 @@ TOKENS = "data/imdb/tokens"
 
 
 def main() -> None:
+    parse_stage_args(__file__, __doc__)
     params = load_imdb_params()
     corpus = tokenize_reviews(read_archive(ARCHIVE), params.vocab.tokenizer)
     save_corpus(corpus, TOKENS)

@@ -2,14 +2,14 @@
 
 from dataclasses import asdict
 
-from reprolab.batches import imdb_batches, imdb_data_file
-from reprolab.cli import run_stage
+from reprolab.batches import imdb_batches
+from reprolab.cli import parse_stage_args, run_stage
 from reprolab.device import resolve_device, seed_everything
-from reprolab.imdb import load_bags
-from reprolab.models import imdb_model, sparse_gradients_allowed
+from reprolab.imdb import imdb_data_file, load_bags
+from reprolab.models import imdb_config, imdb_model
 from reprolab.params import load_imdb_params
 from reprolab.record import train_and_record
-from reprolab.train import loss_function
+from reprolab.train import build_model, loss_function, require_batch_fits
 
 MODEL = "models/imdb_mlp.pt"
 METRICS = "metrics/train_imdb"
@@ -17,15 +17,15 @@ TIMINGS = "timings/train_imdb.json"
 
 
 def main() -> None:
+    parse_stage_args(__file__, __doc__)
     params = load_imdb_params()
     train = params.train
     device = resolve_device(train.device, "train_imdb.device")
     generator = seed_everything(train.seed, train.deterministic)
     data, num_features = load_bags(imdb_data_file(train.model))
-    config = {"num_features": num_features, "hidden": train.hidden, "head": train.head, "mode": train.model}
-    if train.model == "embedding_bag":
-        config["sparse"] = sparse_gradients_allowed(train.optimizer, train.momentum, train.weight_decay, train.grad_clip)
-    model = imdb_model(config).to(device)
+    require_batch_fits(train, len(data["train"]), "training reviews")
+    config = imdb_config(train, num_features)
+    model = build_model(lambda: imdb_model(config), train, device, "train_imdb.hidden and imdb.vocab_size")
     train_batches = imdb_batches(train.model, data["train"], train.batch_size, device, train.shuffle, generator)
     test_batches = imdb_batches(train.model, data["test"], params.evaluate.batch_size, device)
     print(f"training on {device}: {asdict(train)}")

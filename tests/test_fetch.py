@@ -17,8 +17,8 @@ def sha256(path):
 
 def test_local_path_and_file_url(tmp_path, imdb_archive):
     digest = sha256(imdb_archive)
-    fetch(str(imdb_archive), digest, tmp_path / "out/a.tar.gz", "data.imdb", HINT)
-    fetch(imdb_archive.as_uri(), digest, tmp_path / "out/b.tar.gz", "data.imdb", HINT)
+    fetch(str(imdb_archive), digest, tmp_path / "out/a.tar.gz", "data.imdb.url", HINT, "param data.imdb.sha256")
+    fetch(imdb_archive.as_uri(), digest, tmp_path / "out/b.tar.gz", "data.imdb.url", HINT, "param data.imdb.sha256")
     assert (tmp_path / "out/a.tar.gz").read_bytes() == imdb_archive.read_bytes()
     assert (tmp_path / "out/b.tar.gz").read_bytes() == imdb_archive.read_bytes()
 
@@ -26,13 +26,13 @@ def test_local_path_and_file_url(tmp_path, imdb_archive):
 def test_checksum_mismatch_leaves_nothing(tmp_path, imdb_archive):
     dest = tmp_path / "out/a.tar.gz"
     with pytest.raises(UserError, match="sha256 is .*, expected 0{64} \\(param data.imdb.sha256\\)"):
-        fetch(str(imdb_archive), "0" * 64, dest, "data.imdb", HINT)
+        fetch(str(imdb_archive), "0" * 64, dest, "data.imdb.url", HINT, "param data.imdb.sha256")
     assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_missing_local_file(tmp_path):
     with pytest.raises(UserError, match="no such file \\(param data.imdb.url\\)"):
-        fetch(str(tmp_path / "absent.tar.gz"), "0" * 64, tmp_path / "a.tar.gz", "data.imdb", HINT)
+        fetch(str(tmp_path / "absent.tar.gz"), "0" * 64, tmp_path / "a.tar.gz", "data.imdb.url", HINT, "param data.imdb.sha256")
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def http_root(tmp_path):
 
 def test_http_download(tmp_path, imdb_archive, http_root):
     dest = tmp_path / "out/a.tar.gz"
-    fetch(f"{http_root}/{imdb_archive.name}", sha256(imdb_archive), dest, "data.imdb", HINT)
+    fetch(f"{http_root}/{imdb_archive.name}", sha256(imdb_archive), dest, "data.imdb.url", HINT, "param data.imdb.sha256")
     assert dest.read_bytes() == imdb_archive.read_bytes()
 
 
@@ -58,14 +58,14 @@ def test_http_truncated_download_is_rejected(tmp_path, imdb_archive, http_root):
     (tmp_path / "short.tar.gz").write_bytes(full[: len(full) // 2])
     dest = tmp_path / "out/a.tar.gz"
     with pytest.raises(UserError, match="corrupt or truncated"):
-        fetch(f"{http_root}/short.tar.gz", sha256(imdb_archive), dest, "data.imdb", HINT)
+        fetch(f"{http_root}/short.tar.gz", sha256(imdb_archive), dest, "data.imdb.url", HINT, "param data.imdb.sha256")
     assert not dest.exists()
 
 
 def test_unreachable_host_says_how_to_work_offline(tmp_path, http_root):
     with pytest.raises(UserError, match=f"cannot download .*404.*; {HINT}"):
-        fetch(f"{http_root}/missing.tar.gz", "0" * 64, tmp_path / "a.tar.gz", "data.imdb", HINT)
+        fetch(f"{http_root}/missing.tar.gz", "0" * 64, tmp_path / "a.tar.gz", "data.imdb.url", HINT, "param data.imdb.sha256")
     closed_port_url = "http://127.0.0.1:9/aclImdb_v1.tar.gz"
     with pytest.raises(UserError, match=f"cannot download {closed_port_url} \\(param data.imdb.url\\): .*; {HINT}"):
-        fetch(closed_port_url, "0" * 64, tmp_path / "a.tar.gz", "data.imdb", HINT)
+        fetch(closed_port_url, "0" * 64, tmp_path / "a.tar.gz", "data.imdb.url", HINT, "param data.imdb.sha256")
     assert not (tmp_path / "a.tar.gz").exists()

@@ -11,7 +11,7 @@ from reprolab.batches import BagBatches, TensorBatches
 from reprolab.device import seed_everything
 from reprolab.models import OneHotMLP, image_model
 from reprolab.train import loss_function, train_epoch
-from test_models import NUM_FEATURES, random_bags
+from test_models import NUM_FEATURES, random_bags, train_params
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")]
 
@@ -63,7 +63,8 @@ def test_bf16_autocast_trains_the_cnn_on_cuda():
     model = image_model("cnn", 0).cuda()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     criterion = loss_function("ce")
-    losses = [train_epoch(model, batches, optimizer, criterion, 0.0, "bf16", precision="bf16")[0] for _ in range(5)]
+    params = train_params(precision="bf16")
+    losses = [train_epoch(model, batches, optimizer, criterion, params, epoch)[0] for epoch in range(1, 6)]
     assert losses[-1] < losses[0] and all(map(math.isfinite, losses))
     assert model.conv.weight.dtype == torch.float32
 

@@ -24,7 +24,7 @@ def random_bags(rows: int, seed: int = 0) -> Bags:
 
 
 def train_params(**overrides) -> TrainParams:
-    values = dict(model="embedding_bag", hidden=16, head="bce", optimizer="adam", lr=0.01, momentum=0.0,
+    values = dict(section="train_imdb", model="embedding_bag", hidden=16, head="bce", optimizer="adam", lr=0.01, momentum=0.0,
                   weight_decay=0.0, batch_size=16, epochs=1, shuffle=True, seed=0, grad_clip=0.0,
                   device="cpu", deterministic=True, precision="fp32")
     return TrainParams(**{**values, **overrides})

@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from reprolab.errors import UserError
+from project import REPO
 from reprolab.params import (load_image_params, load_imdb_params, load_loader_benchmark_params,
                              load_step_benchmark_params, load_sweep_params)
 
@@ -152,3 +153,65 @@ def test_bad_sweep_value_names_the_param(tmp_path, default_params, dotted, value
     with pytest.raises(UserError, match=re.escape(message)) as err:
         load_sweep_params(write(tmp_path, with_value(default_params, dotted, value)))
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "dotted, value, message",
+    [
+        ("train_imdb.lr", float("inf"), "train_imdb.lr must be a positive number, got inf"),
+        ("train_imdb.grad_clip", float("nan"), "train_imdb.grad_clip must be a number >= 0, got nan"),
+        ("data.imdb.sha256", 0, "data.imdb.sha256 must be a sha256 of 64 hex digits (quote it in params.yaml: YAML read a number), got 0"),
+        ("train_imdb.lerning_rate", 0.1, "params.yaml: unknown key train_imdb.lerning_rate (did you mean train_imdb.lr?)"),
+        ("imdb.vocab", 10, "params.yaml: unknown key imdb.vocab (did you mean imdb.vocab_size?)"),
+        ("train_imbd", {}, "params.yaml: unknown key train_imbd (did you mean train_imdb?)"),
+        ("data.cifar", {}, "params.yaml: unknown key data.cifar (known keys: fashion_mnist, imdb, mnist)"),
+    ],
+)
+def test_non_finite_numbers_and_unknown_keys_are_one_line(tmp_path, default_params, dotted, value, message):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(with_value(default_params, dotted, value)))
+    with pytest.raises(UserError, match=re.escape(message)) as err:
+        load_imdb_params(path)
+    assert "\n" not in str(err.value)
+
+
+def test_checksum_of_zeros_unquoted_in_yaml_is_explained(tmp_path):
+    text = ((REPO / "params.yaml").read_text().replace("c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe", "0" * 64))
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(UserError, match=re.escape("(quote it in params.yaml: YAML read a number), got 0")):
+        load_imdb_params(tmp_path / "params.yaml")
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    (tmp_path / "params.yaml").write_text("imdb:\n  tokenizer: split\n  vocab_size: [1, 2\ntrain_imdb: {}\n")
+    with pytest.raises(UserError, match=r"params.yaml: not valid YAML at line 4, column \d+"):
+        load_imdb_params(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize(
+    "dotted, value, message",
+    [
+        ("images.strategies", "none", "images.strategies must be a non-empty list of distinct values from none, weighted_sampler, class_weights, undersample, got 'none'"),
+        ("images.datasets", ["cifar"], "images.datasets must be a non-empty list of distinct values from mnist, fashion_mnist, got ['cifar']"),
+        ("images.datasets", "mnist", "images.datasets must be a non-empty list of distinct values from mnist, fashion_mnist, got 'mnist'"),
+        ("train_images.lr", float("inf"), "train_images.lr must be a positive number, got inf"),
+        ("imbalance.seeds", 1, "unknown key imbalance.seeds (did you mean imbalance.seed?)"),
+    ],
+)
+def test_image_lists_and_keys_are_checked(tmp_path, default_params, dotted, value, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        load_image_params(write(tmp_path, with_value(default_params, dotted, value)))
+
+
+@pytest.mark.parametrize(
+    "dotted, value, message",
+    [
+        ("sweeps.lr", [0.01, float("inf")], "sweeps.lr must be a non-empty list of distinct positive numbers, got [0.01, inf]"),
+        ("sweeps.base.epoch", 3, "unknown key sweeps.base.epoch (did you mean sweeps.base.epochs?)"),
+        ("sweeps.overfit.lr", float("inf"), "sweeps.overfit.lr must be a positive number, got inf"),
+        ("sweeps.batch", [1], "unknown key sweeps.batch (did you mean sweeps.batch_size?)"),
+    ],
+)
+def test_sweep_values_and_keys_are_checked(tmp_path, default_params, dotted, value, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        load_sweep_params(write(tmp_path, with_value(default_params, dotted, value)))

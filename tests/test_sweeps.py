@@ -1,5 +1,6 @@
 """Sweep helpers, and the whole pipeline (every stage, sweeps and report included) under a bare `dvc repro`."""
 
+import csv
 import math
 
 import numpy as np
@@ -56,13 +57,14 @@ def test_bare_repro_runs_every_stage_including_sweeps_and_report(tmp_path):
     project.use_archive(write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz"))
     md5 = write_idx_folder(tmp_path / "mnist", train=200, test=40)
     project.set_params(
-        imdb__vocab_size=8, train_imdb__epochs=1, train_imdb__device="cpu",
+        imdb__vocab_size=8, train_imdb__epochs=1, train_imdb__batch_size=2, train_imdb__device="cpu",
         images__datasets=["mnist"], images__strategies=["none", "weighted_sampler"], data__mnist__source=str(tmp_path / "mnist"),
         data__mnist__raw_md5=md5, imbalance__fraction=0.5, train_images__epochs=1, train_images__device="cpu",
         benchmark_loader__dataset="mnist", benchmark_loader__num_workers=[0], benchmark_loader__prefetch_factor=[2],
         benchmark_loader__batches=2, benchmark_loader__repeats=1, benchmark_loader__io_delay_ms=0.0,
         benchmark_step__dataset="mnist", benchmark_step__batches=1, benchmark_step__device="cpu",
-        sweeps__base__epochs=1, sweeps__base__device="cpu", sweeps__lr=[0.01, 0.1], sweeps__batch_size=[2, 4],
+        sweeps__base__epochs=1, sweeps__base__batch_size=2, sweeps__base__device="cpu", sweeps__lr=[0.01, 0.1],
+        sweeps__batch_size=[2, 4],
         sweeps__subset_size=2, sweeps__overfit={"reviews": 4, "epochs": 3, "optimizer": "adam", "lr": 0.01})
     project.commit("tiny everything")
     ran = project.stages_run(project.repro().stdout)
@@ -74,6 +76,13 @@ def test_bare_repro_runs_every_stage_including_sweeps_and_report(tmp_path):
     for line in report.splitlines():
         if line.startswith("!["):
             assert (project.root / "reports" / line.split("(")[1].rstrip(")")).is_file()
+    tables = [path for folder in ("metrics", "reports", "timings") for path in (project.root / folder).rglob("*.csv")]
+    assert len(tables) >= 10
+    for path in tables:
+        with path.open(newline="") as file:
+            reader = csv.DictReader(file)
+            rows = list(reader)
+        assert rows and all(None not in row and None not in row.values() for row in rows), path
     subset = project.json("metrics/sweeps/subset/first.json")
     assert subset["reviews"]["test"] == {"total": 2, "positive": 2}
     assert project.stages_run(project.repro().stdout) == []

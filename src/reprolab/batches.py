@@ -7,7 +7,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Sampler
 
-from reprolab.imdb import PAD, Bags
+from reprolab.imdb import PAD, Bags, input_kind
 
 
 def epoch_order(count: int, shuffle: bool, generator: torch.Generator | None,
@@ -138,13 +138,8 @@ class SequenceBatches:
             yield padded.to(self.device), self.lengths[rows].to(self.device), self.labels[rows].to(self.device)
 
 
-def imdb_data_file(mode: str) -> str:
-    """The encode_imdb output a train_imdb.model reads: token sequences for embedding_mean, bags otherwise."""
-    return "data/imdb/sequences.npz" if mode == "embedding_mean" else "data/imdb/encoded.npz"
-
-
 def imdb_batches(mode: str, data: Bags, batch_size: int, device: torch.device, shuffle: bool = False,
                  generator: torch.Generator | None = None) -> BagBatches | SequenceBatches:
     """Batches in the form a train_imdb.model reads: sequences for embedding_mean, bags otherwise."""
-    kind = SequenceBatches if mode == "embedding_mean" else BagBatches
+    kind = SequenceBatches if input_kind(mode) == "sequences" else BagBatches
     return kind(data, batch_size, device, shuffle=shuffle, generator=generator)

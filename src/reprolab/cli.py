@@ -1,15 +1,65 @@
-"""Entry-point helper shared by the stage scripts."""
+"""Entry-point helpers shared by the stage scripts: arguments, --help from dvc.yaml, one-line errors."""
 
+import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from reprolab.errors import UserError
 
+DVC_YAML = "dvc.yaml"
+
+
+def _entries(items: list) -> list[str]:
+    """dvc.yaml deps/outs/params/metrics/plots entries as plain names (dict entries carry options)."""
+    return [next(iter(item)) if isinstance(item, dict) else str(item) for item in items or []]
+
+
+def stage_summary(script: str, dvc_yaml: str | Path = DVC_YAML) -> str:
+    """What dvc.yaml says the stages running script read and write: deps, params and outputs."""
+    import yaml
+
+    try:
+        stages = yaml.safe_load(Path(dvc_yaml).read_text())["stages"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return f"(run from the repository root to see what {script} reads and writes, from {dvc_yaml})"
+    lines = []
+    for name, stage in stages.items():
+        body = stage.get("do", stage)
+        if f"python {script}" not in body.get("cmd", ""):
+            continue
+        outs = [entry for key in ("outs", "metrics", "plots") for entry in _entries(body.get(key))]
+        lines += [f"stage {name} ({body['cmd']})",
+                  "  reads:  " + ", ".join(_entries(body.get("deps"))),
+                  "  params: " + ", ".join(_entries(body.get("params"))),
+                  "  writes: " + ", ".join(outs)]
+    return "\n".join(lines)
+
+
+def parse_stage_args(file: str, doc: str, arguments: tuple[tuple[str, str], ...] = ()) -> argparse.Namespace:
+    """The stage script's command-line arguments (name, help); --help shows what dvc.yaml says it reads and writes."""
+    script = f"stages/{Path(file).name}"
+    parser = argparse.ArgumentParser(prog=f"python {script}", description=doc,
+                                     epilog=stage_summary(script), formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, text in arguments:
+        parser.add_argument(name, help=text)
+    return parser.parse_args()
+
 
 def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's main(); a UserError becomes one line on stderr and exit status 1."""
+    """Run a stage's main(); a UserError, an OS error or running out of memory becomes one line and exit status 1."""
     try:
         main()
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
+        _fail(str(err))
+    except OSError as err:
+        _fail(f"{err.filename}: {err.strerror}" if err.filename else str(err))
+    except MemoryError:
+        _fail("out of memory; lower the batch size or the model size in params.yaml")
+    except KeyboardInterrupt:
+        _fail("interrupted; nothing was written", status=130)
+
+
+def _fail(message: str, status: int = 1) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(status)

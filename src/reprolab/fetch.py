@@ -39,23 +39,22 @@ def _open_url(url: str, param: str, hint: str):
     try:
         return urllib.request.urlopen(url, timeout=60)
     except urllib.error.HTTPError as err:
-        raise UserError(f"cannot download {url} (param {param}.url): HTTP {err.code} {err.reason}; {hint}") from None
+        raise UserError(f"cannot download {url} (param {param}): HTTP {err.code} {err.reason}; {hint}") from None
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
-        raise UserError(f"cannot download {url} (param {param}.url): {reason}; {hint}") from None
+        raise UserError(f"cannot download {url} (param {param}): {reason}; {hint}") from None
 
 
-def fetch(url: str, expected: str, dest: str | os.PathLike, param: str, hint: str, algorithm: str = "sha256",
-          checksum_from: str | None = None) -> None:
+def fetch(url: str, expected: str, dest: str | os.PathLike, param: str, hint: str, checksum_from: str,
+          algorithm: str = "sha256") -> None:
     """Copy or download url to dest; dest appears only if the content's digest matches `expected`.
 
-    The digest is checked against `param`.`algorithm` in params.yaml unless `checksum_from` names
-    another source (e.g. torchvision's list).
+    param is the params.yaml key that named url; checksum_from says where `expected` came from.
     """
     dest = Path(dest)
     source = local_source(url)
     if source is not None and not source.is_file():
-        raise UserError(f"{source}: no such file (param {param}.url)")
+        raise UserError(f"{source}: no such file (param {param})")
     with atomic_path(dest) as tmp, open(tmp, "wb") as out:
         if source is not None:
             with open(source, "rb") as src:
@@ -66,9 +65,8 @@ def fetch(url: str, expected: str, dest: str | os.PathLike, param: str, hint: st
                 actual = _copy_hashing(response, out, int(length) if length else None, dest.name, algorithm)
         out.flush()
         if actual != expected:
-            origin = checksum_from or f"param {param}.{algorithm}"
             raise UserError(
-                f"{url}: {algorithm} is {actual}, expected {expected} ({origin}); "
+                f"{url}: {algorithm} is {actual}, expected {expected} ({checksum_from}); "
                 "the file is corrupt or truncated, or the checksum is wrong"
             )
 

@@ -1,6 +1,7 @@
 """MNIST and Fashion-MNIST: fetch and validate the IDX files, cache them, make the imbalanced training set."""
 
 import hashlib
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from torch.utils.data import WeightedRandomSampler
 from torchvision import datasets
 
-from reprolab.atomic import atomic_path
+from reprolab.atomic import save_torch
 from reprolab.batches import TensorBatches
 from reprolab.errors import UserError
 from reprolab.fetch import fetch
@@ -34,8 +35,8 @@ def _download(name: str, folder: Path) -> dict[str, bytes]:
         errors = []
         for mirror in dataset.mirrors:
             try:
-                fetch(mirror + filename, md5, folder / filename, f"data.{name}", OFFLINE_HINT.format(name=name),
-                      algorithm="md5", checksum_from="torchvision's checksum list")
+                fetch(mirror + filename, md5, folder / filename, f"data.{name}.source", OFFLINE_HINT.format(name=name),
+                      checksum_from="torchvision's checksum list", algorithm="md5")
                 break
             except UserError as err:
                 errors.append(str(err))
@@ -106,16 +107,25 @@ def fetch_images(name: str, params: ImageSourceParams, dest: str | Path) -> dict
 
 def save_images(arrays: dict[str, torch.Tensor], dest: str | Path) -> None:
     """Write the canonical cached form: uint8 images and int64 labels per split."""
-    with atomic_path(dest) as tmp:
-        torch.save(arrays, tmp)
+    save_torch(dest, arrays)
 
 
 def load_images(path: str | Path) -> dict[str, torch.Tensor]:
     """The dict written by save_images, in one call."""
+    return _load(path, "image cache", "fetch_images")
+
+
+def load_kept(path: str | Path) -> torch.Tensor:
+    """The kept training indices written by the imbalance stage."""
+    return _load(path, "list of kept images", "imbalance")
+
+
+def _load(path: str | Path, what: str, stage: str):
     try:
         return torch.load(path, weights_only=True)
-    except (OSError, RuntimeError, EOFError) as err:
-        raise UserError(f"{path}: unreadable image cache ({err}); rerun fetch_images") from None
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(f"{path}: unreadable {what} ({reason}); rerun 'dvc repro -f {stage}@<dataset>'") from None
 
 
 def imbalance_indices(labels: torch.Tensor, params: ImbalanceParams) -> torch.Tensor:
@@ -126,7 +136,12 @@ def imbalance_indices(labels: torch.Tensor, params: ImbalanceParams) -> torch.Te
     for cls in range(NUM_IMAGE_CLASSES):
         members = np.flatnonzero(labels == cls)
         if cls in params.classes:
-            members = rng.choice(members, size=round(params.fraction * len(members)), replace=False)
+            size = round(params.fraction * len(members))
+            if size == 0 and len(members):
+                raise UserError(f"params.yaml: imbalance.fraction={params.fraction:g} keeps no image of class {cls} "
+                                f"({len(members)} x {params.fraction:g} rounds to 0); raise it to at least "
+                                f"{1 / len(members):.2g}")
+            members = rng.choice(members, size=size, replace=False)
         kept.append(members)
     return torch.from_numpy(np.sort(np.concatenate(kept)))
 

@@ -7,6 +7,7 @@ import os
 import re
 import string
 import tarfile
+import zipfile
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
-from reprolab.atomic import atomic_path
+from reprolab.atomic import atomic_path, write_json
 from reprolab.errors import UserError
 
 SPLITS = ("train", "test")
@@ -26,6 +27,7 @@ CHUNK_REVIEWS = 2500
 _MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(neg|pos)/(\d+)_(\d+)\.txt$")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 _WORD = re.compile(r"\b\w+\b")
+READ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)  # a missing, truncated or foreign file
 
 
 def tokenize_split(text: str) -> list[str]:
@@ -61,7 +63,8 @@ def read_archive(path: str | os.PathLike) -> dict[str, Reviews]:
     found: dict[str, list[tuple[int, int, str]]] = {split: [] for split in SPLITS}
     try:
         # one gunzip of the whole file, then an in-memory tar: a third faster than streaming members
-        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(Path(path).read_bytes()))) as archive:
+        data = gzip.decompress(Path(path).read_bytes())
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
             for member in archive:
                 match = _MEMBER.search(member.name)
                 if not (match and member.isfile()):
@@ -69,10 +72,15 @@ def read_archive(path: str | os.PathLike) -> dict[str, Reviews]:
                 split, cls, review_id = match.group(1), match.group(2), int(match.group(3))
                 text = archive.extractfile(member).read().decode("utf-8")
                 found[split].append((-CLASSES.index(cls), review_id, text))
+            end = archive.offset
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except (tarfile.TarError, EOFError, zlib.error, OSError, UnicodeDecodeError) as err:
         raise UserError(f"{path}: not a readable IMDB .tar.gz archive ({err})") from None
+    if data[end : end + 2 * tarfile.BLOCKSIZE] != bytes(2 * tarfile.BLOCKSIZE):
+        # a tar cut between two members reads as a shorter, valid-looking archive
+        raise UserError(f"{path}: truncated tar (no end-of-archive marker after {sum(map(len, found.values()))} "
+                        "reviews); get the archive again")
     return {split: _sorted_reviews(path, split, items) for split, items in found.items()}
 
 
@@ -158,8 +166,8 @@ def load_corpus(src: str | os.PathLike) -> TokenizedCorpus:
         words = json.loads((src / "words.json").read_text())
         with np.load(src / "arrays.npz") as arrays:
             fields = {name: {split: arrays[f"{split}_{name}"] for split in SPLITS} for name in ("ids", "offsets", "labels")}
-    except (OSError, ValueError, KeyError) as err:
-        raise UserError(f"{src}: unreadable tokenized corpus ({err}); rerun 'dvc repro tokenize_imdb'") from None
+    except READ_ERRORS as err:
+        raise UserError(f"{src}: unreadable tokenized corpus ({err}); rerun 'dvc repro -f tokenize_imdb'") from None
     return TokenizedCorpus(words=words, **fields)
 
 
@@ -168,6 +176,19 @@ def build_vocab(corpus: TokenizedCorpus, vocab_size: int) -> list[str]:
     counts = corpus.counts("train")
     order = np.argsort(-counts, kind="stable")[:vocab_size]
     return [corpus.words[i] for i in order[counts[order] > 0]]
+
+
+def save_vocab(words: list[str], tokenizer: str, dest: str | os.PathLike) -> None:
+    """The vocabulary as JSON: index 0 is out-of-vocabulary, words from 1."""
+    write_json(dest, {"tokenizer": tokenizer, "oov_index": OOV, "words": words})
+
+
+def load_vocab(src: str | os.PathLike) -> list[str]:
+    """The words of a vocabulary written by save_vocab."""
+    try:
+        return json.loads(Path(src).read_text())["words"]
+    except (*READ_ERRORS, TypeError) as err:
+        raise UserError(f"{src}: unreadable vocabulary ({err}); rerun 'dvc repro -f build_vocab'") from None
 
 
 def vocab_lookup(corpus: TokenizedCorpus, vocab: list[str]) -> np.ndarray:
@@ -214,6 +235,17 @@ def encode_split(corpus: TokenizedCorpus, lookup: np.ndarray, split: str) -> Bag
     """A split's reviews as bags over the vocabulary."""
     vocab_ids = lookup[corpus.ids[split]]
     return encode_bags(vocab_ids, corpus.offsets[split], corpus.labels[split], int(lookup.max()) + 1)
+
+
+def encode_inputs(corpus: TokenizedCorpus, vocab: list[str], kind: str,
+                  rows: dict[str, np.ndarray] | None = None) -> tuple[dict[str, Bags], int]:
+    """Every split (or its given rows) in the form `kind` names (input_kind), and the model's input width."""
+    lookup = vocab_lookup(corpus, vocab)
+    encode, width = (encode_split, len(vocab) + 1) if kind == "bags" else (encode_sequences, len(vocab) + 2)
+    splits = {split: encode(corpus, lookup, split) for split in SPLITS}
+    if rows is not None:
+        splits = {split: bags.select(rows[split]) for split, bags in splits.items()}
+    return splits, width
 
 
 def _word_counts(words: list[str], counts: np.ndarray, order: np.ndarray) -> list[dict]:
@@ -263,14 +295,26 @@ def select_subset(labels: np.ndarray, n: int, balanced: bool, split: str) -> np.
     return np.sort(np.concatenate([rows[: n // 2] for rows in per_class]))
 
 
-def save_bags(splits: dict[str, Bags], num_features: int, dest: str | os.PathLike) -> None:
-    """Write every split's bags to one .npz, atomically."""
+def _bag_arrays(splits: dict[str, Bags], num_features: int) -> dict[str, np.ndarray]:
     arrays = {"num_features": np.array(num_features)}
     for split, bags in splits.items():
         arrays.update({f"{split}_ids": bags.ids, f"{split}_offsets": bags.offsets, f"{split}_labels": bags.labels})
+    return arrays
+
+
+def save_bags(splits: dict[str, Bags], num_features: int, dest: str | os.PathLike) -> None:
+    """Write every split's bags to one .npz, atomically."""
     with atomic_path(dest) as tmp:
         with open(tmp, "wb") as out:
-            np.savez(out, **arrays)
+            np.savez(out, **_bag_arrays(splits, num_features))
+
+
+def save_inputs(inputs: dict[str, tuple[dict[str, Bags], int]], dest: str | os.PathLike) -> None:
+    """Folder dest with one .npz per model name, as save_bags writes them; atomically as a whole."""
+    with atomic_path(dest, directory=True) as tmp:
+        for model, (splits, num_features) in inputs.items():
+            with open(tmp / f"{model}.npz", "wb") as out:
+                np.savez(out, **_bag_arrays(splits, num_features))
 
 
 def load_bags(src: str | os.PathLike) -> tuple[dict[str, Bags], int]:
@@ -282,11 +326,22 @@ def load_bags(src: str | os.PathLike) -> tuple[dict[str, Bags], int]:
                 for split in SPLITS
             }
             return splits, int(arrays["num_features"])
-    except (OSError, ValueError, KeyError) as err:
-        raise UserError(f"{src}: unreadable encoded dataset ({err}); rerun 'dvc repro encode_imdb'") from None
+    except READ_ERRORS as err:
+        raise UserError(f"{src}: unreadable encoded dataset ({err}); rerun 'dvc repro -f encode_imdb'") from None
 
 
 PAD, UNK = 0, 1  # sequence ids (seed 003): <PAD> = 0, <UNK> = 1, vocabulary words from 2
+INPUTS = "data/imdb/inputs"  # encode_imdb writes one file per train_imdb.model there, in the form that model reads
+
+
+def input_kind(model: str) -> str:
+    """What a train_imdb.model reads: token sequences (embedding_mean) or one-hot bags (the others)."""
+    return "sequences" if model == "embedding_mean" else "bags"
+
+
+def imdb_data_file(model: str) -> str:
+    """The encode_imdb output a train_imdb.model reads; dvc.yaml spells it data/imdb/inputs/${...model}.npz."""
+    return f"{INPUTS}/{model}.npz"
 
 
 def encode_sequences(corpus: TokenizedCorpus, lookup: np.ndarray, split: str) -> Bags:

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reprolab.imdb import PAD
+from reprolab.params import TrainParams
 
 HEAD_OUTPUTS = {"bce": 1, "ce": 2}
 
@@ -122,6 +123,15 @@ class EmbeddingMean(nn.Module):
         """Logits for padded ids (batch, longest) and true lengths; padding adds zero vectors, so the mean is masked."""
         summed = self.embedding(ids).sum(1)
         return self.out(summed / lengths.clamp(min=1).unsqueeze(1).to(summed.dtype))
+
+
+def imdb_config(params: TrainParams, num_features: int) -> dict:
+    """The constructor arguments of the IMDB model a training section names; checkpoints store them."""
+    config = {"num_features": num_features, "hidden": params.hidden, "head": params.head, "mode": params.model}
+    if params.model == "embedding_bag":
+        config["sparse"] = sparse_gradients_allowed(params.optimizer, params.momentum, params.weight_decay,
+                                                    params.grad_clip)
+    return config
 
 
 def imdb_model(config: dict) -> nn.Module:

@@ -1,8 +1,10 @@
 """params.yaml, read and checked in full before a stage does any work."""
 
+import difflib
+import math
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +24,8 @@ URL_SCHEMES = ("http://", "https://", "file://")
 IMAGE_DATASETS = ("mnist", "fashion_mnist")
 IMAGE_MODELS = ("cnn", "mlp")
 STRATEGIES = ("none", "weighted_sampler", "class_weights", "undersample")
+SECTIONS = ("data", "imdb", "encode_imdb", "train_imdb", "evaluate_imdb", "images", "imbalance", "train_images",
+            "evaluate_images", "benchmark_loader", "benchmark_step", "sweeps")
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 NUM_IMAGE_CLASSES = 10
 
@@ -46,8 +50,12 @@ class SubsetParams:
 
 @dataclass(frozen=True)
 class TrainingRun:
-    """Optimizer, schedule, seed and device: what both training sections share."""
+    """Optimizer, schedule, seed and device: what both training sections share.
 
+    section is the dotted params.yaml key these came from, for error messages.
+    """
+
+    section: str = field(kw_only=True, compare=False)
     optimizer: str
     lr: float
     momentum: float
@@ -127,12 +135,18 @@ class _Section:
         if not isinstance(value, dict):
             raise UserError(f"{source}: '{name}' must be a mapping, got {value!r}")
         self.values = value
+        self.read: set[str] = set()
+
+    def done(self, *nested: str) -> None:
+        """Reject keys that no getter read (typos), naming the closest known key."""
+        reject_unknown(self.values, self.read | set(nested), self.name, self.source)
 
     def _fail(self, key: str, expected: str) -> UserError:
         got = self.values.get(key, "nothing")
         return UserError(f"{self.source}: {self.name}.{key} must be {expected}, got {got!r}")
 
     def _get(self, key: str, expected: str) -> Any:
+        self.read.add(key)
         if key not in self.values:
             raise UserError(f"{self.source}: missing {self.name}.{key} (expected {expected})")
         return self.values[key]
@@ -148,7 +162,7 @@ class _Section:
         expected = "a positive number" if positive else "a number >= 0"
         value = self._get(key, expected)
         ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not ok_type or value != value or value < 0 or (positive and value == 0):
+        if not ok_type or not math.isfinite(value) or value < 0 or (positive and value == 0):
             raise self._fail(key, expected)
         return float(value)
 
@@ -189,9 +203,31 @@ class _Section:
 
     def str(self, key: str, pattern: str, expected: str) -> str:
         value = self._get(key, expected)
+        if isinstance(value, int) and not isinstance(value, bool):
+            # YAML reads an unquoted run of digits (a checksum of 64 zeros, say) as a number
+            raise self._fail(key, f"{expected} (quote it in params.yaml: YAML read a number)")
         if not isinstance(value, str) or not re.fullmatch(pattern, value):
             raise self._fail(key, expected)
         return value
+
+
+def closest_key(key: str, known: set[str]) -> list[str]:
+    """The known key a typo most likely meant: its initials (learning_rate -> lr) or the closest spelling."""
+    initials = "".join(word[0] for word in re.split(r"[\W_]+", key) if word)
+    if len(initials) > 1 and initials in known:
+        return [initials]
+    return difflib.get_close_matches(key, sorted(known), n=1)
+
+
+def reject_unknown(values: dict, known: set[str], name: str, source: str) -> None:
+    """A key of values that is not in known is a UserError naming it and the closest known key."""
+    for key in values:
+        if key not in known:
+            where = f"{name}.{key}" if name else str(key)
+            close = closest_key(str(key), known)
+            hint = f"did you mean {f'{name}.{close[0]}' if name else close[0]}?" if close else \
+                "known keys: " + ", ".join(sorted(known))
+            raise UserError(f"{source}: unknown key {where} ({hint})")
 
 
 def read_params(path: str | os.PathLike = PARAMS_FILE) -> dict:
@@ -202,9 +238,15 @@ def read_params(path: str | os.PathLike = PARAMS_FILE) -> dict:
     except FileNotFoundError:
         raise UserError(f"{path}: file not found (run from the repository root)") from None
     except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise UserError(f"{path}: not valid YAML{where} ({problem})") from None
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    reject_unknown(raw, set(SECTIONS), "", str(path))
+    if isinstance(raw.get("data"), dict):
+        reject_unknown(raw["data"], {"imdb", *IMAGE_DATASETS}, "data", str(path))
     return raw
 
 
@@ -214,12 +256,14 @@ def parse_fetch(section: _Section) -> FetchParams:
     if "://" in url and not url.startswith(URL_SCHEMES):
         raise section._fail("url", "a URL (http://, https://, file://) or a local path")
     sha256 = section.str("sha256", r"[0-9a-fA-F]{64}", "a sha256 of 64 hex digits").lower()
+    section.done()
     return FetchParams(url=url, sha256=sha256)
 
 
 def _training_run(section: _Section) -> dict[str, Any]:
     """The optimizer, schedule, seed and device keys both training sections share."""
     return dict(
+        section=section.name,
         optimizer=section.choice("optimizer", OPTIMIZERS),
         lr=section.float("lr"),
         momentum=section.float("momentum", positive=False),
@@ -235,25 +279,26 @@ def _training_run(section: _Section) -> dict[str, Any]:
 
 
 def parse_train(section: _Section) -> TrainParams:
-    """The train_imdb section."""
-    return TrainParams(model=section.choice("model", MODELS), hidden=section.int("hidden"),
-                       head=section.choice("head", HEADS), shuffle=section.bool("shuffle"), **_training_run(section))
+    """The train_imdb section (or a section of the same shape)."""
+    params = TrainParams(model=section.choice("model", MODELS), hidden=section.int("hidden"),
+                         head=section.choice("head", HEADS), shuffle=section.bool("shuffle"), **_training_run(section))
+    section.done()
+    return params
 
 
 def load_imdb_params(path: str | os.PathLike = PARAMS_FILE) -> ImdbParams:
     """Every section the IMDB stages read, checked together so a typo fails the first stage."""
     raw, source = read_params(path), str(path)
-    subset = _Section(raw, "encode_imdb", source)
+    subset, vocab = _Section(raw, "encode_imdb", source), _Section(raw, "imdb", source)
     params = ImdbParams(
         fetch=parse_fetch(_Section(raw, "data.imdb", source)),
-        vocab=VocabParams(
-            tokenizer=_Section(raw, "imdb", source).choice("tokenizer", TOKENIZERS),
-            vocab_size=_Section(raw, "imdb", source).int("vocab_size"),
-        ),
+        vocab=VocabParams(tokenizer=vocab.choice("tokenizer", TOKENIZERS), vocab_size=vocab.int("vocab_size")),
         subset=SubsetParams(n=subset.int("n", minimum=0), balanced=subset.bool("balanced")),
         train=parse_train(_Section(raw, "train_imdb", source)),
-        evaluate=EvalParams(batch_size=_Section(raw, "evaluate_imdb", source).int("batch_size")),
+        evaluate=parse_eval(_Section(raw, "evaluate_imdb", source)),
     )
+    subset.done()
+    vocab.done()
     if params.subset.balanced and params.subset.n % 2:
         raise UserError(f"{source}: encode_imdb.n must be even when balanced is true, got {params.subset.n}")
     return params
@@ -268,14 +313,25 @@ def parse_image_source(section: _Section) -> ImageSourceParams:
             name not in IDX_FILES or not isinstance(digest, str) or not re.fullmatch(r"[0-9a-fA-F]{32}", digest)
             for name, digest in raw_md5.items()):
         raise section._fail("raw_md5", expected_md5)
-    return ImageSourceParams(source=source, raw_md5={k: v.lower() for k, v in raw_md5.items()},
-                             mean=section.float("mean", positive=False), std=section.float("std"))
+    params = ImageSourceParams(source=source, raw_md5={k: v.lower() for k, v in raw_md5.items()},
+                               mean=section.float("mean", positive=False), std=section.float("std"))
+    section.done()
+    return params
 
 
 def parse_image_train(section: _Section) -> ImageTrainParams:
     """The train_images section."""
-    return ImageTrainParams(model=section.choice("model", IMAGE_MODELS), hidden=section.int("hidden"),
-                            **_training_run(section))
+    params = ImageTrainParams(model=section.choice("model", IMAGE_MODELS), hidden=section.int("hidden"),
+                              **_training_run(section))
+    section.done()
+    return params
+
+
+def parse_eval(section: _Section) -> EvalParams:
+    """An evaluate_* section."""
+    params = EvalParams(batch_size=section.int("batch_size"))
+    section.done()
+    return params
 
 
 def load_image_params(path: str | os.PathLike = PARAMS_FILE) -> ImageParams:
@@ -284,15 +340,18 @@ def load_image_params(path: str | os.PathLike = PARAMS_FILE) -> ImageParams:
     listing = _Section(raw, "images", source)
     imbalance = _Section(raw, "imbalance", source)
     datasets = listing.choices("datasets", IMAGE_DATASETS)
-    return ImageParams(
+    params = ImageParams(
         datasets=datasets,
         strategies=listing.choices("strategies", STRATEGIES),
         sources={name: parse_image_source(_Section(raw, f"data.{name}", source)) for name in datasets},
         imbalance=ImbalanceParams(classes=imbalance.int_list("classes", NUM_IMAGE_CLASSES),
                                   fraction=imbalance.fraction("fraction"), seed=imbalance.int("seed", minimum=0)),
         train=parse_image_train(_Section(raw, "train_images", source)),
-        evaluate=EvalParams(batch_size=_Section(raw, "evaluate_images", source).int("batch_size")),
+        evaluate=parse_eval(_Section(raw, "evaluate_images", source)),
     )
+    listing.done()
+    imbalance.done()
+    return params
 
 
 def stage_choice(value: str, choices: tuple[str, ...], what: str) -> str:
@@ -333,7 +392,7 @@ def _positive_ints(section: _Section, key: str, minimum: int) -> tuple[int, ...]
 def load_loader_benchmark_params(path: str | os.PathLike = PARAMS_FILE) -> LoaderBenchmarkParams:
     """The benchmark_loader section."""
     section = _Section(read_params(path), "benchmark_loader", str(path))
-    return LoaderBenchmarkParams(
+    params = LoaderBenchmarkParams(
         dataset=section.choice("dataset", IMAGE_DATASETS),
         num_workers=_positive_ints(section, "num_workers", 0),
         prefetch_factor=_positive_ints(section, "prefetch_factor", 1),
@@ -343,16 +402,21 @@ def load_loader_benchmark_params(path: str | os.PathLike = PARAMS_FILE) -> Loade
         repeats=section.int("repeats"),
         io_delay_ms=section.float("io_delay_ms", positive=False),
     )
+    section.done()
+    return params
 
 
 def load_step_benchmark_params(path: str | os.PathLike = PARAMS_FILE) -> StepBenchmarkParams:
     """The benchmark_step section."""
     section = _Section(read_params(path), "benchmark_step", str(path))
-    return StepBenchmarkParams(dataset=section.choice("dataset", IMAGE_DATASETS), batches=section.int("batches"),
-                               device=section.choice("device", DEVICES))
+    params = StepBenchmarkParams(dataset=section.choice("dataset", IMAGE_DATASETS), batches=section.int("batches"),
+                                 device=section.choice("device", DEVICES))
+    section.done()
+    return params
 
 
-SWEEPS = ("lr", "batch_size", "shuffle", "head", "tokenizer", "subset")
+SWEEPS = {"lr": "learning rate", "batch_size": "batch size", "shuffle": "shuffle", "head": "head",  # name: axis label
+          "tokenizer": "tokenizer", "subset": "training / test subset"}
 
 
 @dataclass(frozen=True)
@@ -367,7 +431,7 @@ class SweepParams:
 
 
 def _positive_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
 def _value_list(section: _Section, key: str, valid: Callable[[Any], bool], expected: str) -> tuple:
@@ -398,10 +462,13 @@ def load_sweep_params(path: str | os.PathLike = PARAMS_FILE) -> SweepParams:
     reviews = overfit.int("reviews")
     if reviews % 2:
         raise overfit._fail("reviews", "an even positive integer (half of each class)")
-    return SweepParams(
+    params = SweepParams(
         base=base, values=values, subset_size=subset_size, overfit_reviews=reviews,
-        overfit=replace(base, epochs=overfit.int("epochs"), optimizer=overfit.choice("optimizer", OPTIMIZERS),
-                        lr=overfit.float("lr")),
+        overfit=replace(base, section=overfit.name, epochs=overfit.int("epochs"),
+                        optimizer=overfit.choice("optimizer", OPTIMIZERS), lr=overfit.float("lr")),
         vocab_size=_Section(raw, "imdb", source).int("vocab_size"),
         eval_batch_size=_Section(raw, "evaluate_imdb", source).int("batch_size"),
     )
+    section.done("base", "overfit")
+    overfit.done()
+    return params

@@ -10,12 +10,12 @@ from dvclive import Live
 from sklearn.metrics import classification_report
 from torch import nn
 
-from reprolab.atomic import atomic_path, write_json
+from reprolab.atomic import atomic_path, ensure_writable, save_torch, write_json
 from reprolab.device import device_info
 from reprolab.errors import UserError
 from reprolab.params import TrainingRun
 from reprolab.report import confusion_figure, save_figure
-from reprolab.train import Batch, Criterion, Evaluation, evaluate, fit, initial_loss
+from reprolab.train import Batch, Criterion, Evaluation, evaluate, fit, initial_loss, perplexity
 
 
 def _live(directory: Path) -> Live:
@@ -25,7 +25,7 @@ def _live(directory: Path) -> Live:
 
 def _log_split(live: Live, split: str, loss: float, accuracy: float) -> None:
     live.log_metric(f"{split}/loss", loss)
-    live.log_metric(f"{split}/perplexity", math.exp(loss))
+    live.log_metric(f"{split}/perplexity", perplexity(loss))
     live.log_metric(f"{split}/accuracy", accuracy)
 
 
@@ -36,6 +36,7 @@ def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Bat
 
     criteria: the training loss (possibly class-weighted) and the plain loss reported on test.
     """
+    ensure_writable(metrics_dir, model_path, timings_path)
     start = time.perf_counter()
     train_criterion, test_criterion = criteria
     expected = math.log(num_classes)  # an untrained model's logits are near-equal (or one logit near 0)
@@ -66,8 +67,7 @@ def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Bat
 
 def save_checkpoint(model: nn.Module, config: dict, path: str) -> None:
     """State dict plus the constructor arguments that rebuild the model."""
-    with atomic_path(path) as tmp:
-        torch.save({"config": config, "state_dict": model.state_dict()}, tmp)
+    save_torch(path, {"config": config, "state_dict": model.state_dict()})
 
 
 def load_checkpoint(path: str, device: torch.device) -> tuple[dict, dict]:
@@ -86,6 +86,8 @@ def evaluate_and_record(model: nn.Module, batches: Iterable[Batch], criterion: C
     With heat_map_title, the confusion matrix is also drawn as metrics_dir/confusion_matrix.png.
     """
     result = evaluate(model, batches, criterion, precision)
+    if not math.isfinite(result.perplexity):
+        raise UserError(f"evaluation loss is {result.loss:.4g}: the model's weights are broken; retrain it")
     report = classification_report(result.labels, result.predictions, labels=range(len(class_names)),
                                    target_names=class_names, output_dict=True, zero_division=0)
     with atomic_path(metrics_dir, directory=True) as tmp_dir:

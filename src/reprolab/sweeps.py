@@ -6,16 +6,13 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from reprolab.batches import BagBatches
+from reprolab.batches import imdb_batches
 from reprolab.device import seed_everything
 from reprolab.errors import UserError
 from reprolab.imdb import SPLITS, Bags, select_subset
-from reprolab.models import OneHotMLP, sparse_gradients_allowed
+from reprolab.models import imdb_config, imdb_model
 from reprolab.params import TrainParams
-from reprolab.train import EpochResult, fit, initial_loss, loss_function
-
-X_LABELS = {"lr": "learning rate", "batch_size": "batch size", "shuffle": "shuffle", "head": "head",
-            "tokenizer": "tokenizer", "subset": "training / test subset"}
+from reprolab.train import EpochResult, build_model, fit, initial_loss, loss_function, require_batch_fits
 
 
 def sweep_value(values: tuple, text: str, sweep: str):
@@ -47,13 +44,13 @@ def subset_bags(bags: dict[str, Bags], kind: str, size: int) -> dict[str, Bags]:
 
 def train_point(params: TrainParams, bags: dict[str, Bags], num_features: int, device: torch.device,
                 eval_batch_size: int) -> tuple[float, list[EpochResult]]:
-    """Train the one-hot MLP on bags with params; the initial loss and every epoch's results."""
+    """Train the model params.model names on its encoded data; the initial loss and every epoch's results."""
     generator = seed_everything(params.seed, params.deterministic)
-    sparse = params.model == "embedding_bag" and sparse_gradients_allowed(params.optimizer, params.momentum,
-                                                                         params.weight_decay, params.grad_clip)
-    model = OneHotMLP(num_features, params.hidden, params.head, params.model, sparse).to(device)
-    train_batches = BagBatches(bags["train"], params.batch_size, device, shuffle=params.shuffle, generator=generator)
-    test_batches = BagBatches(bags["test"], eval_batch_size, device)
+    require_batch_fits(params, len(bags["train"]), "training reviews")
+    config = imdb_config(params, num_features)
+    model = build_model(lambda: imdb_model(config), params, device, f"{params.section}.hidden and imdb.vocab_size")
+    train_batches = imdb_batches(params.model, bags["train"], params.batch_size, device, params.shuffle, generator)
+    test_batches = imdb_batches(params.model, bags["test"], eval_batch_size, device)
     criterion = loss_function(params.head)
     first = initial_loss(model, train_batches, criterion)
     return first, list(fit(model, train_batches, test_batches, params, criterion, criterion))

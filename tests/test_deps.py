@@ -1,0 +1,75 @@
+"""Every stage depends on exactly the code it runs: its script and the reprolab modules it imports, transitively."""
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import write_imdb_archive
+from project import REPO, Project
+
+PACKAGE = "src/reprolab"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The reprolab modules a file imports anywhere (top level or inside functions), as src/ paths."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "reprolab":
+            names = [node.module] if node.module != "reprolab" else [f"reprolab.{a.name}" for a in node.names]
+            found |= {name for name in names}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("reprolab.")}
+    return {f"src/{name.replace('.', '/')}.py" for name in found}
+
+
+def code_run_by(script: str) -> set[str]:
+    """script and every src/reprolab file it reaches through imports."""
+    files, todo = {script}, [script]
+    while todo:
+        for module in imported_modules(REPO / todo.pop()):
+            assert (REPO / module).is_file(), f"{module} is imported but does not exist"
+            if module not in files:
+                files.add(module)
+                todo.append(module)
+    return files
+
+
+def stages() -> dict[str, dict]:
+    """dvc.yaml's stages as written (foreach/matrix templates unexpanded)."""
+    return {name: stage.get("do", stage) for name, stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].items()}
+
+
+@pytest.mark.parametrize("name", sorted(stages()))
+def test_stage_deps_are_exactly_the_code_it_runs(name):
+    stage = stages()[name]
+    script = stage["cmd"].split()[1]
+    listed = {dep for dep in stage["deps"] if dep.startswith(("stages/", "src/"))}
+    expected = code_run_by(script)
+    assert not expected - listed, f"stage {name} runs but does not depend on {sorted(expected - listed)}"
+    assert not listed - expected, f"stage {name} depends on code it does not run: {sorted(listed - expected)}"
+
+
+def test_package_init_runs_no_code():
+    """Every stage imports src/reprolab/__init__.py, which is why no stage lists it: it must hold nothing that matters."""
+    tree = ast.parse((REPO / PACKAGE / "__init__.py").read_text())
+    kinds = [type(node).__name__ for node in tree.body]
+    assert kinds in (["Expr", "Assign"], ["Expr"]), f"__init__.py holds {kinds}: list it in every stage's deps"
+
+
+def test_editing_evaluation_code_makes_evaluation_stale(tmp_path):
+    project = Project(tmp_path / "repo")
+    project.use_archive(write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz"))
+    project.set_params(imdb__vocab_size=8, train_imdb__epochs=1, train_imdb__batch_size=2, train_imdb__device="cpu")
+    project.repro("evaluate_imdb")
+    assert json.loads(project.run("dvc", "status", "--json", "evaluate_imdb").stdout) == {}
+    record = project.root / PACKAGE / "record.py"
+    source = record.read_text()
+    marker = "    result = evaluate(model, batches, criterion, precision)\n"
+    assert marker in source
+    record.write_text(source.replace(marker, marker + "    result.loss = float(result.loss)\n"))
+    status = json.loads(project.run("dvc", "status", "--json", "evaluate_imdb").stdout)
+    changed = [entry["changed deps"] for entry in status["evaluate_imdb"] if "changed deps" in entry]
+    assert changed and changed[0] == {f"{PACKAGE}/record.py": "modified"}

@@ -1,0 +1,233 @@
+"""Failures are one line and leave nothing behind: divergence, bad files, full disks, unwritable folders, umask."""
+
+import gzip
+import io
+import os
+import resource
+import signal
+import stat
+import subprocess
+import sys
+import tarfile
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REVIEWS, write_imdb_archive
+from project import REPO
+from reprolab import atomic
+from reprolab.errors import UserError
+from reprolab.images import imbalance_indices, load_kept
+from reprolab.imdb import Bags, load_bags, load_corpus, read_archive, save_bags
+from reprolab.models import SimpleCNN
+from reprolab.params import ImbalanceParams
+from reprolab.record import save_checkpoint, train_and_record
+from reprolab.sweeps import train_point
+from reprolab.batches import TensorBatches
+from reprolab.train import build_model, fit, loss_function
+from test_models import NUM_FEATURES, random_bags, train_params
+
+
+def test_diverging_sgd_stops_at_the_first_nan_batch_naming_the_params():
+    bags = {"train": random_bags(64), "test": random_bags(32, seed=1)}
+    params = train_params(optimizer="sgd", lr=1e30, batch_size=16, epochs=3)
+    with pytest.raises(UserError) as err:
+        train_point(params, bags, NUM_FEATURES, torch.device("cpu"), 32)
+    message = str(err.value)
+    assert message.startswith("train_imdb: training diverged: loss is nan at epoch 1, batch ")
+    assert "lower train_imdb.lr (now 1e+30) or set train_imdb.grad_clip (now 0)" in message and "\n" not in message
+
+
+def test_huge_but_finite_loss_is_divergence_not_an_overflow():
+    """lr 1e6 with the IMDB model gives losses in the thousands: exp() overflows where perplexity is logged."""
+    bags = {"train": random_bags(64), "test": random_bags(32, seed=1)}
+    with pytest.raises(UserError, match=r"training diverged: (train|test) loss is .* after epoch 1 \(its perplexity overflows\)"):
+        train_point(train_params(optimizer="sgd", lr=1e6, epochs=1), bags, NUM_FEATURES, torch.device("cpu"), 32)
+
+
+def test_diverging_image_run_writes_no_model_or_metrics(tmp_path):
+    torch.manual_seed(0)
+    labels = torch.arange(128) % 10
+    images = torch.randn(128, 1, 28, 28)
+    train = TensorBatches(images, labels, 32, torch.device("cpu"), shuffle=True, generator=torch.Generator().manual_seed(0))
+    params = train_params(section="train_images", optimizer="sgd", lr=1e6, epochs=2)
+    criterion = loss_function("ce")
+    with pytest.raises(UserError, match="train_images: training diverged"):
+        train_and_record(SimpleCNN(), {"name": "cnn", "hidden": 0}, train, train, params, (criterion, criterion), 10,
+                         torch.device("cpu"), str(tmp_path / "metrics"), str(tmp_path / "model.pt"),
+                         str(tmp_path / "timings.json"))
+    assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_metrics_never_hold_nan(tmp_path):
+    with pytest.raises(UserError, match="metrics.json: refusing to write a non-finite number"):
+        atomic.write_json(tmp_path / "metrics.json", {"loss": float("nan")})
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_size_the_machine_cannot_hold_is_one_line_before_allocating():
+    from reprolab.models import OneHotMLP
+
+    params = train_params(hidden=10_000_000)
+    with pytest.raises(UserError, match=r"params.yaml: train_imdb.hidden and imdb.vocab_size make a model of "
+                                        r"200,030,000,001 weights, which .* need about [\d,.]+ GiB, more than"):
+        build_model(lambda: OneHotMLP(20_001, 10_000_000), params, torch.device("cpu"), "train_imdb.hidden and imdb.vocab_size")
+
+
+def test_batch_larger_than_the_split_is_rejected():
+    bags = {"train": random_bags(20), "test": random_bags(8, seed=1)}
+    with pytest.raises(UserError, match=r"train_imdb.batch_size=64 is larger than the 20 training reviews"):
+        train_point(train_params(batch_size=64), bags, NUM_FEATURES, torch.device("cpu"), 8)
+
+
+def test_fraction_that_keeps_no_image_is_rejected():
+    labels = torch.arange(1000) % 10
+    with pytest.raises(UserError, match=r"imbalance.fraction=1e-05 keeps no image of class 1 \(100 x 1e-05 rounds to 0\)"):
+        imbalance_indices(labels, ImbalanceParams(classes=(1, 2), fraction=1e-5, seed=0))
+
+
+def test_tar_cut_between_members_is_truncated_not_short(tmp_path):
+    whole = write_imdb_archive(tmp_path / "whole.tar.gz")
+    data = gzip.decompress(whole.read_bytes())
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        members = archive.getmembers()
+    cut = members[len(members) // 2].offset  # the start of a header: a valid tar up to there, without its end
+    (tmp_path / "cut.tar.gz").write_bytes(gzip.compress(data[:cut]))
+    with pytest.raises(UserError, match=r"cut.tar.gz: truncated tar \(no end-of-archive marker after \d+ reviews\)"):
+        read_archive(tmp_path / "cut.tar.gz")
+    assert sum(len(reviews.texts) for reviews in read_archive(whole).values()) == len(REVIEWS)
+
+
+def truncated(path, keep: float = 0.5):
+    path.write_bytes(path.read_bytes()[: int(path.stat().st_size * keep)])
+    return path
+
+
+def test_truncated_intermediate_files_are_one_line(tmp_path):
+    bags = Bags(ids=np.arange(50, dtype=np.uint16), offsets=np.arange(0, 51, 5), labels=np.ones(10, dtype=np.uint8))
+    save_bags({"train": bags, "test": bags}, 60, tmp_path / "inputs.npz")
+    with pytest.raises(UserError, match="inputs.npz: unreadable encoded dataset .*rerun 'dvc repro -f encode_imdb'"):
+        load_bags(truncated(tmp_path / "inputs.npz"))
+    (tmp_path / "tokens").mkdir()
+    (tmp_path / "tokens/words.json").write_text("[]")
+    np.savez(tmp_path / "tokens/arrays.npz", train_ids=np.arange(1000))
+    truncated(tmp_path / "tokens/arrays.npz")
+    with pytest.raises(UserError, match="tokens: unreadable tokenized corpus"):
+        load_corpus(tmp_path / "tokens")
+    atomic.save_torch(tmp_path / "kept.pt", torch.arange(1000))
+    with pytest.raises(UserError, match="kept.pt: unreadable list of kept images"):
+        load_kept(truncated(tmp_path / "kept.pt"))
+
+
+def test_same_weights_give_byte_identical_files_under_any_name(tmp_path):
+    torch.manual_seed(0)
+    model = SimpleCNN()
+    save_checkpoint(model, {"name": "cnn"}, str(tmp_path / "a.pt"))
+    save_checkpoint(model, {"name": "cnn"}, str(tmp_path / "other/b.pt"))
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "other/b.pt").read_bytes()
+    script = "import sys, torch; from reprolab.atomic import save_torch; save_torch(sys.argv[1], torch.arange(5.0))"
+    for name in ("c.pt", "d.pt"):
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / name)], check=True)
+    assert (tmp_path / "c.pt").read_bytes() == (tmp_path / "d.pt").read_bytes()
+
+
+def test_outputs_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic.write_json(tmp_path / "metrics.json", {"a": 1})
+        with atomic.atomic_path(tmp_path / "plots", directory=True) as folder:
+            (folder / "sub").mkdir()
+            (folder / "sub/x.tsv").write_text("x\n")
+    finally:
+        os.umask(old)
+    mode = lambda path: stat.S_IMODE(path.stat().st_mode)  # noqa: E731
+    assert mode(tmp_path / "metrics.json") == 0o644
+    assert mode(tmp_path / "plots") == mode(tmp_path / "plots/sub") == 0o755
+    assert mode(tmp_path / "plots/sub/x.tsv") == 0o644
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_next_run_removes_what_a_killed_run_left(tmp_path):
+    stale_file = tmp_path / f".model.pt.{dead_pid()}.abc123.tmp"
+    stale_file.write_bytes(b"half a model")
+    stale_dir = tmp_path / f".metrics.{dead_pid()}.xyz.tmp"
+    stale_dir.mkdir()
+    live = tmp_path / f".model.pt.{os.getppid()}.live.tmp"  # a run still going (pytest's parent): kept
+    live.write_bytes(b"")
+    atomic.save_torch(tmp_path / "model.pt", torch.zeros(2))
+    with atomic.atomic_path(tmp_path / "metrics", directory=True):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model.pt", "metrics", live.name])
+
+
+def run_with_file_size_limit(code: str, limit: int, cwd) -> subprocess.CompletedProcess:
+    """Python code in a process whose files cannot grow past limit bytes, as on a full disk."""
+    def limit_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    wrapped = f"from reprolab.cli import run_stage\ndef main():\n{textwrap.indent(code, '    ')}\nrun_stage(main)\n"
+    return subprocess.run([sys.executable, "-c", wrapped], cwd=cwd, capture_output=True, text=True,
+                          preexec_fn=limit_files)
+
+
+@pytest.mark.parametrize("code", [
+    "import torch\nfrom reprolab.record import save_checkpoint\n"
+    "save_checkpoint(torch.nn.Linear(1000, 1000), {}, 'out/model.pt')",
+    "from reprolab.atomic import write_json\nwrite_json('out/metrics.json', {'x': list(range(100000))})",
+])
+def test_full_disk_is_one_line_and_leaves_nothing(tmp_path, code):
+    result = run_with_file_size_limit(code, 10_000, tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: out/"), result.stderr
+    assert "cannot write (File too large)" in result.stderr
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_unwritable_output_folder_fails_before_training(tmp_path):
+    (tmp_path / "models").write_text("a file where the models folder should be")
+    started = []
+
+    class Batches(list):
+        def __iter__(self):
+            started.append(True)
+            return super().__iter__()
+
+    batches = Batches([(torch.randn(4, 1, 28, 28), torch.arange(4))])
+    criterion = loss_function("ce")
+    with pytest.raises(UserError, match="cannot write .*model.pt there"):
+        train_and_record(SimpleCNN(), {}, batches, batches, train_params(), (criterion, criterion), 10,
+                         torch.device("cpu"), str(tmp_path / "metrics"), str(tmp_path / "models/model.pt"),
+                         str(tmp_path / "timings.json"))
+    assert not started and not (tmp_path / "metrics").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through folder permissions")
+def test_read_only_output_folder_fails_before_training(tmp_path):
+    (tmp_path / "models").mkdir(mode=0o555)
+    with pytest.raises(UserError, match="models: cannot write .*model.pt there"):
+        atomic.ensure_writable(tmp_path / "models/model.pt")
+
+
+@pytest.mark.parametrize("script, args", [
+    ("fetch_images.py", []), ("train_images.py", ["mnist"]), ("sweep_imdb.py", ["lr"]), ("imbalance.py", []),
+])
+def test_missing_stage_argument_is_a_usage_line(script, args):
+    result = subprocess.run([sys.executable, f"stages/{script}", *args], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"usage: python stages/{script}") and "the following arguments are required" in result.stderr
+
+
+def test_help_says_what_a_stage_reads_and_writes_and_runs_nothing(tmp_path):
+    result = subprocess.run([sys.executable, REPO / "stages/train_imdb.py", "--help"], cwd=REPO, capture_output=True,
+                            text=True, check=True)
+    assert "stage train_imdb (python stages/train_imdb.py)" in result.stdout
+    assert "reads:  stages/train_imdb.py" in result.stdout and "writes: models/imdb_mlp.pt" in result.stdout
+    assert "params: train_imdb" in result.stdout and "training on" not in result.stdout
