@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from reprolab.batches import TensorBatches
-from reprolab.images import TORCHVISION, load_images, normalized
+from reprolab.images import load_images, normalized
+from reprolab.params import IMAGE_DATASETS
 from reprolab.models import SimpleCNN
 from reprolab.params import load_image_params
 from reprolab.seed_reference import SeedSimpleCNN, seed_image_loader
@@ -42,7 +43,7 @@ def epoch_seconds(model: nn.Module, batches, fused: bool) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="fashion_mnist", choices=sorted(TORCHVISION))
+    parser.add_argument("--dataset", default="fashion_mnist", choices=IMAGE_DATASETS)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", help="write the results as JSON here")

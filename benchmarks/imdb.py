@@ -81,9 +81,10 @@ def warm(model: nn.Module) -> None:
 
 
 def timed(function, *args):
-    start = time.perf_counter()
+    """(result, wall seconds, this process's CPU seconds): CPU time well below threads x wall means a busy machine."""
+    start, cpu = time.perf_counter(), time.process_time()
     result = function(*args)
-    return result, time.perf_counter() - start
+    return result, time.perf_counter() - start, time.process_time() - cpu
 
 
 def seed_epoch(model, loader, optimizer, criterion) -> None:
@@ -127,9 +128,9 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{torch.get_num_threads()} threads, torch {torch.__version__}")
 
-    seed_data, seed_prep = timed(seed_prepare, args.archive, args.tokenizer, args.vocab_size)
+    seed_data, seed_prep, _ = timed(seed_prepare, args.archive, args.tokenizer, args.vocab_size)
     with tempfile.TemporaryDirectory() as folder:
-        (bags, num_features), our_prep = timed(our_prepare, args.archive, args.tokenizer, args.vocab_size, Path(folder))
+        (bags, num_features), our_prep, _ = timed(our_prepare, args.archive, args.tokenizer, args.vocab_size, Path(folder))
         encoded_bytes = (Path(folder) / "encoded.npz").stat().st_size
     dense_bytes = sum(len(bags[split]) for split in SPLITS) * num_features * 4
     print(f"preparation: seed {seed_prep:.1f} s, ours {our_prep:.1f} s ({seed_prep / our_prep:.1f}x)")
@@ -145,12 +146,16 @@ def main() -> None:
     our_model = OneHotMLP(num_features, 200, "bce", sparse=True)
     our_optimizer, our_criterion = torch.optim.SGD(our_model.parameters(), lr=args.lr), loss_function("bce")
     train_batches = BagBatches(bags["train"], 128, torch.device("cpu"), shuffle=True, generator=torch.Generator().manual_seed(0))
-    seed_times, our_times = [], []
+    seed_times, our_times, seed_cpu, our_cpu = [], [], [], []
     for _ in range(args.epochs):  # interleaved, so drifting machine load hits both alike
         warm(seed_model)
-        seed_times.append(timed(seed_epoch, seed_model, train_loader, seed_optimizer, seed_criterion)[1])
+        _, wall, cpu = timed(seed_epoch, seed_model, train_loader, seed_optimizer, seed_criterion)
+        seed_times.append(wall)
+        seed_cpu.append(cpu)
         warm(our_model)
-        our_times.append(timed(our_epoch, our_model, train_batches, our_optimizer, our_criterion)[1])
+        _, wall, cpu = timed(our_epoch, our_model, train_batches, our_optimizer, our_criterion)
+        our_times.append(wall)
+        our_cpu.append(cpu)
     seed_acc = seed_accuracy(seed_model, test_loader)
     our_acc = evaluate(our_model, BagBatches(bags["test"], 1024, torch.device("cpu")), our_criterion).accuracy
     seed_median, our_median = statistics.median(seed_times), statistics.median(our_times)
@@ -159,6 +164,9 @@ def main() -> None:
     # our epoch is many small ops, so a busy or shared machine slows it more than the seed's large matmuls
     print(f"fastest epochs: seed {min(seed_times):.3f} s, ours {min(our_times):.3f} s "
           f"({min(seed_times) / min(our_times):.1f}x)")
+    print(f"process CPU seconds per epoch (median): seed {statistics.median(seed_cpu):.3f}, ours "
+          f"{statistics.median(our_cpu):.3f}; CPU / wall, ours: {sum(our_cpu) / sum(our_times):.2f} of "
+          f"{torch.get_num_threads()} threads (lower: other work had the cores)")
     print(f"test accuracy after {args.epochs} epochs of SGD lr {args.lr}: seed {seed_acc:.4f}, ours {our_acc:.4f}")
     if args.out:
         Path(args.out).write_text(json.dumps({
@@ -167,6 +175,7 @@ def main() -> None:
             "prep_speedup": round(seed_prep / our_prep, 2),
             "encoded_bytes": encoded_bytes, "dense_float32_bytes": dense_bytes,
             "epoch_seconds": {"seed": [round(t, 3) for t in seed_times], "ours": [round(t, 3) for t in our_times]},
+            "epoch_cpu_seconds": {"seed": [round(t, 3) for t in seed_cpu], "ours": [round(t, 3) for t in our_cpu]},
             "epoch_speedup": round(seed_median / our_median, 2),
             "fastest_epoch_speedup": round(min(seed_times) / min(our_times), 2),
             "test_accuracy": {"seed": seed_acc, "ours": our_acc},

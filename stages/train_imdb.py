@@ -5,11 +5,12 @@ from dataclasses import asdict
 from reprolab.batches import imdb_batches
 from reprolab.cli import parse_stage_args, run_stage
 from reprolab.device import resolve_device, seed_everything
-from reprolab.imdb import imdb_data_file, load_bags
+from reprolab.engines import resolve_engine
+from reprolab.imdb import imdb_data_file, input_kind, load_bags
 from reprolab.models import imdb_config, imdb_model
 from reprolab.params import load_imdb_params
 from reprolab.record import train_and_record
-from reprolab.train import build_model, loss_function, require_batch_fits
+from reprolab.train import bags_bytes, build_model, loss_function, require_batch_fits, require_device_memory
 
 MODEL = "models/imdb_mlp.pt"
 METRICS = "metrics/train_imdb"
@@ -21,17 +22,20 @@ def main() -> None:
     params = load_imdb_params()
     train = params.train
     device = resolve_device(train.device, "train_imdb.device")
+    engine = resolve_engine(train.engine, device, input_kind(train.model) == "bags", "train_imdb.engine")
     generator = seed_everything(train.seed, train.deterministic)
     data, num_features = load_bags(imdb_data_file(train.model))
     require_batch_fits(train, len(data["train"]), "training reviews")
+    require_device_memory(bags_bytes([data["train"], data["test"]], engine == "graph"), device, "the encoded reviews",
+                          "train_imdb.device")
     config = imdb_config(train, num_features)
     model = build_model(lambda: imdb_model(config), train, device, "train_imdb.hidden and imdb.vocab_size")
     train_batches = imdb_batches(train.model, data["train"], train.batch_size, device, train.shuffle, generator)
     test_batches = imdb_batches(train.model, data["test"], params.evaluate.batch_size, device)
-    print(f"training on {device}: {asdict(train)}")
+    print(f"training on {device} with the {engine} engine: {asdict(train)}")
     criterion = loss_function(train.head)
     train_and_record(model, config, train_batches, test_batches, train, (criterion, criterion), num_classes=2,
-                     device=device, metrics_dir=METRICS, model_path=MODEL, timings_path=TIMINGS)
+                     device=device, metrics_dir=METRICS, model_path=MODEL, timings_path=TIMINGS, engine=engine)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ from reprolab.params import ImbalanceParams
 from reprolab.record import save_checkpoint, train_and_record
 from reprolab.sweeps import train_point
 from reprolab.batches import TensorBatches
-from reprolab.train import build_model, fit, loss_function
+from reprolab.engines import fit
+from reprolab.train import build_model, loss_function
 from test_models import NUM_FEATURES, random_bags, train_params
 
 
@@ -217,7 +218,7 @@ def test_read_only_output_folder_fails_before_training(tmp_path):
 
 
 @pytest.mark.parametrize("script, args", [
-    ("fetch_images.py", []), ("train_images.py", ["mnist"]), ("sweep_imdb.py", ["lr"]), ("imbalance.py", []),
+    ("fetch_images.py", []), ("train_images.py", ["mnist"]), ("sweep_imdb.py", []), ("imbalance.py", []),
 ])
 def test_missing_stage_argument_is_a_usage_line(script, args):
     result = subprocess.run([sys.executable, f"stages/{script}", *args], cwd=REPO, capture_output=True, text=True)
@@ -231,3 +232,26 @@ def test_help_says_what_a_stage_reads_and_writes_and_runs_nothing(tmp_path):
     assert "stage train_imdb (python stages/train_imdb.py)" in result.stdout
     assert "reads:  stages/train_imdb.py" in result.stdout and "writes: models/imdb_mlp.pt" in result.stdout
     assert "params: train_imdb" in result.stdout and "training on" not in result.stdout
+
+
+def test_data_too_large_for_the_gpu_names_its_size_and_what_to_set(monkeypatch):
+    from reprolab import train
+
+    monkeypatch.setattr(train, "available_memory", lambda device: 2 * 2**30)
+    with pytest.raises(UserError, match=r"params.yaml: train_images.device puts the normalised images on the GPU: "
+                                        r"3.0 GiB, more than the 2.0 GiB free there; set train_images.device: cpu"):
+        train.require_device_memory(3 * 2**30, torch.device("cuda"), "the normalised images", "train_images.device")
+    train.require_device_memory(3 * 2**30, torch.device("cpu"), "the normalised images", "train_images.device")
+    assert train.bags_bytes([random_bags(10)], graph=True) > train.bags_bytes([random_bags(10)], graph=False)
+
+
+def test_gpu_benchmark_without_cuda_is_one_line(tmp_path, default_params):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    params = {**default_params, "benchmark_gpu": {**default_params["benchmark_gpu"], "devices": ["cuda"]}}
+    (tmp_path / "params.yaml").write_text(__import__("yaml").safe_dump(params))
+    result = subprocess.run([sys.executable, REPO / "stages/benchmark_gpu.py", "cuda"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr == "error: benchmark_gpu@cuda needs a CUDA GPU and PyTorch sees none; run it on a GPU machine\n"
+    assert list(tmp_path.iterdir()) == [tmp_path / "params.yaml"]

@@ -10,7 +10,8 @@ from project import Project
 from reprolab.batches import BagBatches, TensorBatches
 from reprolab.device import seed_everything
 from reprolab.models import OneHotMLP, image_model
-from reprolab.train import loss_function, train_epoch
+from reprolab.engines import fit, train_epoch
+from reprolab.train import loss_function
 from test_models import NUM_FEATURES, random_bags, train_params
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")]
@@ -38,7 +39,8 @@ def test_pipeline_on_cuda(tmp_path):
     project.set_params(imdb__vocab_size=8, train_imdb__epochs=1, train_imdb__batch_size=2, train_imdb__device="cuda")
     project.repro("evaluate_imdb")
     assert project.json("timings/train_imdb.json")["device"] == "cuda"
-    assert project.json("metrics/train_imdb/metrics.json")["device"] == "cuda"
+    training = project.json("metrics/train_imdb/metrics.json")
+    assert training["device"] == "cuda" and training["engine"] == "graph"
 
 
 @pytest.mark.parametrize("name", ["cnn", "mlp"])
@@ -90,3 +92,50 @@ def test_image_pipeline_on_cuda(tmp_path):
     project.repro("compare_images@mnist")
     assert project.json("timings/train_images/mnist/weighted_sampler.json")["device"] == "cuda"
     assert project.json("metrics/train_images/mnist/weighted_sampler/metrics.json")["device"] == "cuda"
+
+
+def graph_and_eager_runs(make_model, make_batches, test_batches, params, criterion):
+    """Final weights and test accuracy: twice with the graph engine on CUDA, once eager on CPU."""
+    runs = []
+    for engine, device in (("graph", "cuda"), ("graph", "cuda"), ("eager", "cpu")):
+        seed_everything(0, deterministic=True)
+        model = make_model().to(device)
+        results = list(fit(model, make_batches(torch.device(device)), test_batches(torch.device(device)), params,
+                           criterion, criterion, engine))
+        runs.append(([p.detach().cpu() for p in model.parameters()], results[-1].test.accuracy))
+    return runs
+
+
+def test_graph_engine_images_match_eager_and_repeat_bit_for_bit():
+    labels = torch.arange(1024) % 10
+    images = torch.randn(1024, 1, 28, 28) * 0.1 + labels.view(-1, 1, 1, 1) / 10
+    params = train_params(section="train_images", batch_size=64, epochs=3, lr=1e-3)
+    runs = graph_and_eager_runs(
+        lambda: image_model("cnn", 0),
+        lambda device: TensorBatches(images[:768], labels[:768], 64, device, shuffle=True,
+                                     generator=torch.Generator().manual_seed(0)),
+        lambda device: TensorBatches(images[768:], labels[768:], 256, device), params, loss_function("ce"))
+    (first, accuracy), (second, again), (_, eager) = runs
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True)) and accuracy == again
+    assert abs(accuracy - eager) <= 0.05
+
+
+def test_graph_engine_imdb_matches_eager_and_repeats_bit_for_bit():
+    bags, test = random_bags(1000), random_bags(300, seed=1)
+    params = train_params(batch_size=64, epochs=3, lr=0.01)  # 1000 = 15 x 64 + 40: a remainder graph too
+    runs = graph_and_eager_runs(
+        lambda: OneHotMLP(NUM_FEATURES, 16, "bce", "embedding_bag"),
+        lambda device: BagBatches(bags, 64, device, shuffle=True, generator=torch.Generator().manual_seed(0)),
+        lambda device: BagBatches(test, 256, device), params, loss_function("bce"))
+    (first, accuracy), (second, again), (_, eager) = runs
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True)) and accuracy == again
+    assert abs(accuracy - eager) <= 0.05 and accuracy > 0.9
+
+
+def test_graph_engine_weighted_draws_stay_balanced():
+    from reprolab.images import sample_weights
+
+    labels = torch.cat([torch.zeros(900), torch.ones(100)]).long()
+    batches = TensorBatches(labels, labels, 100, torch.device("cuda"), weights=sample_weights(labels))
+    drawn = torch.cat([batches.resident(torch.Generator(device="cuda").manual_seed(0)).order() for _ in range(10)])
+    assert drawn.device.type == "cuda" and abs(labels.cuda()[drawn].float().mean().item() - 0.5) < 0.03

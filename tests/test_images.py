@@ -172,3 +172,17 @@ def test_dropout_keeps_expected_share_and_scale():
 
 def test_image_mlp_shape():
     assert ImageMLP(32)(torch.randn(4, 1, 28, 28)).shape == (4, 10)
+
+
+def test_weighted_draws_equal_weighted_random_samplers_on_the_generators_device():
+    from torch.utils.data import WeightedRandomSampler
+
+    from reprolab.images import sample_weights
+
+    labels = imbalanced_labels()
+    ours = TensorBatches(labels, labels, 64, torch.device("cpu"), generator=torch.Generator().manual_seed(3),
+                         weights=sample_weights(labels))
+    sampler = WeightedRandomSampler(sample_weights(labels), len(labels), replacement=True,
+                                    generator=torch.Generator().manual_seed(3))
+    for _ in range(2):  # two epochs: the generator moves on alike
+        assert torch.cat([y for _, y in ours]).tolist() == [labels[i].item() for i in sampler]

@@ -9,7 +9,8 @@ from reprolab.device import seed_everything
 from reprolab.imdb import Bags
 from reprolab.models import OneHotMLP, one_hot_rows, sparse_gradients_allowed, transpose_bags
 from reprolab.params import TrainParams
-from reprolab.train import evaluate, fit, initial_loss, loss_function, make_optimizer
+from reprolab.engines import fit, make_optimizer
+from reprolab.train import evaluate, initial_loss, loss_function
 
 NUM_FEATURES = 50
 
@@ -26,7 +27,7 @@ def random_bags(rows: int, seed: int = 0) -> Bags:
 def train_params(**overrides) -> TrainParams:
     values = dict(section="train_imdb", model="embedding_bag", hidden=16, head="bce", optimizer="adam", lr=0.01, momentum=0.0,
                   weight_decay=0.0, batch_size=16, epochs=1, shuffle=True, seed=0, grad_clip=0.0,
-                  device="cpu", deterministic=True, precision="fp32")
+                  device="cpu", engine="eager", deterministic=True, precision="fp32")
     return TrainParams(**{**values, **overrides})
 
 

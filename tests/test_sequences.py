@@ -7,7 +7,8 @@ from reprolab.batches import SequenceBatches
 from reprolab.device import seed_everything
 from reprolab.imdb import PAD, UNK, Bags, TokenizedCorpus, encode_sequences
 from reprolab.models import EmbeddingMean, imdb_model
-from reprolab.train import fit, loss_function
+from reprolab.engines import fit
+from reprolab.train import loss_function
 from test_models import train_params
 
 

@@ -7,9 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.utils.class_weight import compute_class_weight
-from torch.utils.data import WeightedRandomSampler
-from torchvision import datasets
 
 from reprolab.atomic import save_torch
 from reprolab.batches import TensorBatches
@@ -18,19 +15,25 @@ from reprolab.fetch import fetch
 from reprolab.idx import parse_idx, read_idx_bytes
 from reprolab.params import IDX_FILES, NUM_IMAGE_CLASSES, ImageSourceParams, ImbalanceParams
 
-TORCHVISION = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}
 SPLITS = {"train": IDX_FILES[:2], "test": IDX_FILES[2:]}
 OFFLINE_HINT = "without internet, set data.{name}.source in params.yaml to a folder holding the four IDX files"
 
 
+def torchvision_dataset(name: str):
+    """torchvision's class for a dataset: its class names, file list, md5s and mirrors (imported only when needed)."""
+    from torchvision import datasets
+
+    return {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}[name]
+
+
 def class_names(name: str) -> list[str]:
     """torchvision's class names for a dataset."""
-    return list(TORCHVISION[name].classes)
+    return list(torchvision_dataset(name).classes)
 
 
 def _download(name: str, folder: Path) -> dict[str, bytes]:
     """The four IDX files from torchvision's mirrors, each md5-checked against torchvision's list."""
-    dataset, files = TORCHVISION[name], {}
+    dataset, files = torchvision_dataset(name), {}
     for filename, md5 in dataset.resources:
         errors = []
         for mirror in dataset.mirrors:
@@ -62,7 +65,7 @@ def _read_local(name: str, folder: Path, raw_md5: dict[str, str]) -> dict[str, b
     param = f"data.{name}.source"
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder (param {param})")
-    upstream = {filename.removesuffix(".gz"): md5 for filename, md5 in TORCHVISION[name].resources}
+    upstream = {filename.removesuffix(".gz"): md5 for filename, md5 in torchvision_dataset(name).resources}
     files = {}
     for base in IDX_FILES:
         path = _find(folder, base, param)
@@ -96,7 +99,7 @@ def fetch_images(name: str, params: ImageSourceParams, dest: str | Path) -> dict
     """Download or copy a dataset's IDX files, validate them, and save one cached .pt file."""
     if params.source == "download":
         with tempfile.TemporaryDirectory() as folder:
-            files, where = _download(name, Path(folder)), TORCHVISION[name].mirrors[0]
+            files, where = _download(name, Path(folder)), torchvision_dataset(name).mirrors[0]
     else:
         folder = Path(params.source).expanduser()
         files, where = _read_local(name, folder, params.raw_md5), str(folder)
@@ -153,17 +156,22 @@ def class_counts(labels: torch.Tensor) -> list[int]:
 
 def balanced_class_weights(labels: torch.Tensor) -> torch.Tensor:
     """scikit-learn's 'balanced' weights n / (classes * count); classes absent get weight 0."""
+    from sklearn.utils.class_weight import compute_class_weight
+
     present = np.unique(labels.numpy())
     weights = np.zeros(NUM_IMAGE_CLASSES)
     weights[present] = compute_class_weight("balanced", classes=present, y=labels.numpy())
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def weighted_sampler(labels: torch.Tensor, generator: torch.Generator) -> WeightedRandomSampler:
-    """Inverse-frequency sample weights, with replacement, one epoch = len(labels) draws."""
+def sample_weights(labels: torch.Tensor) -> torch.Tensor:
+    """Inverse-frequency weight of each sample: drawn with replacement, every class comes up equally often.
+
+    Drawn with torch.multinomial(weights, len(labels), replacement=True), as WeightedRandomSampler does,
+    on whatever device the batches' generator lives.
+    """
     counts = torch.bincount(labels, minlength=NUM_IMAGE_CLASSES).double()
-    weights = 1.0 / counts[labels]
-    return WeightedRandomSampler(weights, num_samples=len(labels), replacement=True, generator=generator)
+    return 1.0 / counts[labels]
 
 
 def undersample_indices(labels: torch.Tensor, seed: int) -> torch.Tensor:
@@ -186,8 +194,7 @@ def strategy_batches(strategy: str, images: torch.Tensor, labels: torch.Tensor, 
                      seed: int) -> tuple[TensorBatches, torch.Tensor | None]:
     """Training batches for a rebalancing strategy, and the class weights its loss should use (or None)."""
     if strategy == "weighted_sampler":
-        sampler = weighted_sampler(labels, generator)
-        return TensorBatches(images, labels, batch_size, device, generator=generator, sampler=sampler), None
+        return TensorBatches(images, labels, batch_size, device, generator=generator, weights=sample_weights(labels)), None
     if strategy == "undersample":
         rows = undersample_indices(labels, seed)
         images, labels = images[rows], labels[rows]

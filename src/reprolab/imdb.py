@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse
 
 from reprolab.atomic import atomic_path, write_json
 from reprolab.errors import UserError
@@ -224,6 +223,8 @@ def encode_bags(vocab_ids: np.ndarray, offsets: np.ndarray, labels: np.ndarray, 
 
     scipy's CSR canonicalization sorts and merges each row's ids in C, linear in the tokens.
     """
+    import scipy.sparse
+
     rows = scipy.sparse.csr_matrix((np.ones(len(vocab_ids), dtype=np.int32), vocab_ids, offsets),
                                    shape=(len(labels), num_features))
     rows.sum_duplicates()

@@ -36,11 +36,13 @@ class OneHotMLP(nn.Module):
     def forward(self, ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         """Logits of shape (batch, outputs) for bags given as flat ids and start offsets."""
         if self.mode == "dense":
-            hidden = one_hot_rows(ids, offsets, self.num_features) @ self.first_weight + self.first_bias
-        else:
-            bag_sum = SparseBagSum.apply if self.sparse else dense_bag_sum
-            hidden = bag_sum(ids, offsets, self.first_weight) + self.first_bias
-        return self.out(torch.relu(hidden))
+            return self.forward_dense(one_hot_rows(ids, offsets, self.num_features))
+        bag_sum = SparseBagSum.apply if self.sparse else dense_bag_sum
+        return self.out(torch.relu(bag_sum(ids, offsets, self.first_weight) + self.first_bias))
+
+    def forward_dense(self, one_hot: torch.Tensor) -> torch.Tensor:
+        """Logits for dense one-hot rows (batch, num_features): the seed's computation."""
+        return self.out(torch.relu(one_hot @ self.first_weight + self.first_bias))
 
 
 def dense_bag_sum(ids: torch.Tensor, offsets: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

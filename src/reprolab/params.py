@@ -6,7 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import yaml
@@ -19,13 +19,14 @@ MODELS = ("embedding_bag", "dense", "embedding_mean")
 HEADS = ("bce", "ce")
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda")
+ENGINES = ("auto", "eager", "graph")  # auto: graph on CUDA, eager elsewhere (engines.resolve_engine)
 PRECISIONS = ("fp32", "bf16")
 URL_SCHEMES = ("http://", "https://", "file://")
 IMAGE_DATASETS = ("mnist", "fashion_mnist")
 IMAGE_MODELS = ("cnn", "mlp")
 STRATEGIES = ("none", "weighted_sampler", "class_weights", "undersample")
 SECTIONS = ("data", "imdb", "encode_imdb", "train_imdb", "evaluate_imdb", "images", "imbalance", "train_images",
-            "evaluate_images", "benchmark_loader", "benchmark_step", "sweeps")
+            "evaluate_images", "benchmark_loader", "benchmark_step", "benchmark_gpu", "sweeps")
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 NUM_IMAGE_CLASSES = 10
 
@@ -65,6 +66,7 @@ class TrainingRun:
     seed: int
     grad_clip: float
     device: str
+    engine: str
     deterministic: bool
     precision: str
 
@@ -273,6 +275,7 @@ def _training_run(section: _Section) -> dict[str, Any]:
         seed=section.int("seed", minimum=0),
         grad_clip=section.float("grad_clip", positive=False),
         device=section.choice("device", DEVICES),
+        engine=section.choice("engine", ENGINES),
         deterministic=section.bool("deterministic"),
         precision=section.choice("precision", PRECISIONS),
     )
@@ -354,10 +357,11 @@ def load_image_params(path: str | os.PathLike = PARAMS_FILE) -> ImageParams:
     return params
 
 
-def stage_choice(value: str, choices: tuple[str, ...], what: str) -> str:
+def stage_choice(value: str, choices: Collection[str], what: str) -> str:
     """A stage's command-line argument, checked against the values params.yaml allows."""
     if value not in choices:
-        raise UserError(f"{what} must be one of {', '.join(choices)}, got {value!r}")
+        allowed = ", ".join(choices) if choices else "(params.yaml lists none)"
+        raise UserError(f"{what} must be one of {allowed}, got {value!r}")
     return value
 
 
@@ -411,6 +415,26 @@ def load_step_benchmark_params(path: str | os.PathLike = PARAMS_FILE) -> StepBen
     section = _Section(read_params(path), "benchmark_step", str(path))
     params = StepBenchmarkParams(dataset=section.choice("dataset", IMAGE_DATASETS), batches=section.int("batches"),
                                  device=section.choice("device", DEVICES))
+    section.done()
+    return params
+
+
+@dataclass(frozen=True)
+class GpuBenchmarkParams:
+    devices: tuple[str, ...]
+    dataset: str
+    epochs: int
+    pipeline: bool
+
+
+def load_gpu_benchmark_params(path: str | os.PathLike = PARAMS_FILE) -> GpuBenchmarkParams:
+    """The benchmark_gpu section: which GPUs to measure (none: no stage), on what, and whether to time the pipeline."""
+    section = _Section(read_params(path), "benchmark_gpu", str(path))
+    devices = section._get("devices", "a list of CUDA devices (cuda, cuda:1, ...), empty for no GPU benchmark")
+    if not isinstance(devices, list) or any(not isinstance(d, str) or not re.fullmatch(r"cuda(:\d+)?", d) for d in devices):
+        raise section._fail("devices", "a list of CUDA devices (cuda, cuda:1, ...), empty for no GPU benchmark")
+    params = GpuBenchmarkParams(devices=tuple(devices), dataset=section.choice("dataset", IMAGE_DATASETS),
+                                epochs=section.int("epochs"), pipeline=section.bool("pipeline"))
     section.done()
     return params
 

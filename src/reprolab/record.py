@@ -6,24 +6,24 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
-from dvclive import Live
-from sklearn.metrics import classification_report
 from torch import nn
 
 from reprolab.atomic import atomic_path, ensure_writable, save_torch, write_json
 from reprolab.device import device_info
 from reprolab.errors import UserError
 from reprolab.params import TrainingRun
-from reprolab.report import confusion_figure, save_figure
-from reprolab.train import Batch, Criterion, Evaluation, evaluate, fit, initial_loss, perplexity
+from reprolab.engines import fit
+from reprolab.train import Batch, Criterion, Evaluation, evaluate, initial_loss, perplexity
 
 
-def _live(directory: Path) -> Live:
+def _live(directory: Path):
     """A DVCLive logger that only writes files: dvc.yaml declares them, DVC does the rest."""
+    from dvclive import Live  # imported here: a second or more, and only the stages that log need it
+
     return Live(dir=str(directory), save_dvc_exp=False, dvcyaml=None, report=None)
 
 
-def _log_split(live: Live, split: str, loss: float, accuracy: float) -> None:
+def _log_split(live, split: str, loss: float, accuracy: float) -> None:
     live.log_metric(f"{split}/loss", loss)
     live.log_metric(f"{split}/perplexity", perplexity(loss))
     live.log_metric(f"{split}/accuracy", accuracy)
@@ -31,7 +31,8 @@ def _log_split(live: Live, split: str, loss: float, accuracy: float) -> None:
 
 def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Batch], test_batches: Iterable[Batch],
                      params: TrainingRun, criteria: tuple[Criterion, Criterion], num_classes: int,
-                     device: torch.device, metrics_dir: str, model_path: str, timings_path: str) -> None:
+                     device: torch.device, metrics_dir: str, model_path: str, timings_path: str,
+                     engine: str = "eager") -> None:
     """Fit model, logging per-epoch metrics and plots, then save the checkpoint and the timings.
 
     criteria: the training loss (possibly class-weighted) and the plain loss reported on test.
@@ -48,7 +49,8 @@ def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Bat
             live.summary["initial_loss"] = first_loss
             live.summary["expected_initial_loss"] = expected
             live.summary["device"] = device.type  # CUDA and CPU kernels differ in the last bits
-            for result in fit(model, train_batches, test_batches, params, train_criterion, test_criterion):
+            live.summary["engine"] = engine
+            for result in fit(model, train_batches, test_batches, params, train_criterion, test_criterion, engine):
                 _log_split(live, "train", result.train_loss, result.train_accuracy)
                 _log_split(live, "test", result.test.loss, result.test.accuracy)
                 live.next_step()
@@ -85,6 +87,10 @@ def evaluate_and_record(model: nn.Module, batches: Iterable[Batch], criterion: C
 
     With heat_map_title, the confusion matrix is also drawn as metrics_dir/confusion_matrix.png.
     """
+    from sklearn.metrics import classification_report
+
+    from reprolab.report import confusion_figure, save_figure
+
     result = evaluate(model, batches, criterion, precision)
     if not math.isfinite(result.perplexity):
         raise UserError(f"evaluation loss is {result.loss:.4g}: the model's weights are broken; retrain it")

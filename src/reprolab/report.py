@@ -9,7 +9,6 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
 from reprolab.atomic import atomic_path  # noqa: E402
 
@@ -25,6 +24,8 @@ def save_figure(figure: plt.Figure, path: str | Path) -> None:
 
 def confusion_figure(labels: Sequence[int], predictions: Sequence[int], class_names: list[str], title: str) -> plt.Figure:
     """Heat map of the confusion matrix, counts in the cells."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
     figure, axes = plt.subplots(figsize=(9, 8))
     ConfusionMatrixDisplay.from_predictions(labels, predictions, labels=range(len(class_names)),
                                             display_labels=class_names, cmap="Blues", colorbar=False,

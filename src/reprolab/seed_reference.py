@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms
 
 from reprolab.idx import write_idx
-from reprolab.images import TORCHVISION
+from reprolab.images import torchvision_dataset
 from reprolab.imdb import Bags
 
 
@@ -66,11 +66,11 @@ class SeedCachedOneHot(Dataset):
 def seed_image_loader(arrays: dict[str, torch.Tensor], rows: torch.Tensor, dataset: str, root: Path, mean: float,
                       std: float, batch_size: int) -> DataLoader:
     """Seed 000's loader: torchvision's dataset (raw IDX files under root) with per-sample ToTensor + Normalize."""
-    raw = root / TORCHVISION[dataset].__name__ / "raw"
+    raw = root / torchvision_dataset(dataset).__name__ / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for prefix, split in (("train", "train"), ("t10k", "test")):
         write_idx(raw / f"{prefix}-images-idx3-ubyte", arrays[f"{split}_images"].numpy(), compress=False)
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", arrays[f"{split}_labels"].numpy().astype(np.uint8), compress=False)
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((mean,), (std,))])
-    full = TORCHVISION[dataset](str(root), train=True, download=False, transform=transform)
+    full = torchvision_dataset(dataset)(str(root), train=True, download=False, transform=transform)
     return DataLoader(Subset(full, rows.tolist()), batch_size=batch_size, shuffle=True)

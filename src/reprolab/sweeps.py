@@ -8,28 +8,16 @@ import torch
 
 from reprolab.batches import imdb_batches
 from reprolab.device import seed_everything
-from reprolab.errors import UserError
-from reprolab.imdb import SPLITS, Bags, select_subset
+from reprolab.imdb import SPLITS, Bags, input_kind, select_subset
 from reprolab.models import imdb_config, imdb_model
 from reprolab.params import TrainParams
-from reprolab.train import EpochResult, build_model, fit, initial_loss, loss_function, require_batch_fits
+from reprolab.engines import fit, resolve_engine
+from reprolab.train import EpochResult, build_model, initial_loss, loss_function, require_batch_fits
 
 
-def sweep_value(values: tuple, text: str, sweep: str):
-    """The entry of params list sweeps.<sweep> that dvc.yaml's matrix passed as text."""
-    for value in values:
-        if str(value).lower() == text.lower():
-            return value
-        if isinstance(value, float) and _as_float(text) == value:
-            return value
-    raise UserError(f"sweep {sweep}: {text!r} is not in params.yaml sweeps.{sweep} {list(values)}")
-
-
-def _as_float(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
+def point_name(value) -> str:
+    """A sweep point's file name: its value as params.yaml writes it (true/false for booleans)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def point_params(base: TrainParams, sweep: str, value) -> TrainParams:
@@ -52,8 +40,14 @@ def train_point(params: TrainParams, bags: dict[str, Bags], num_features: int, d
     train_batches = imdb_batches(params.model, bags["train"], params.batch_size, device, params.shuffle, generator)
     test_batches = imdb_batches(params.model, bags["test"], eval_batch_size, device)
     criterion = loss_function(params.head)
+    engine = resolve_engine(params.engine, device, input_kind(params.model) == "bags", f"{params.section}.engine")
     first = initial_loss(model, train_batches, criterion)
-    return first, list(fit(model, train_batches, test_batches, params, criterion, criterion))
+    epochs = []
+    for result in fit(model, train_batches, test_batches, params, criterion, criterion, engine):
+        print(f"  epoch {result.epoch}/{params.epochs}: train loss {result.train_loss:.4f}, test loss "
+              f"{result.test.loss:.4f}, test accuracy {result.test.accuracy:.4f}, {result.seconds:.2f}s", flush=True)
+        epochs.append(result)
+    return first, epochs
 
 
 def point_metrics(sweep: str, value, first_loss: float, epochs: list[EpochResult], bags: dict[str, Bags]) -> dict:

@@ -1,14 +1,13 @@
-"""The training loop: initial-loss check, per-epoch train/test monitoring, loud divergence, clean timings."""
+"""Losses, evaluation, and the checks that make a failed run loud: divergence, sizes, memory."""
 
 import math
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from reprolab.errors import UserError
 from reprolab.params import TrainingRun
@@ -41,15 +40,8 @@ def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
 def autocast(model: nn.Module, precision: str) -> torch.autocast:
     """bf16 autocast on the model's device when precision is bf16; a no-op context for fp32."""
     device_type = next(model.parameters()).device.type
-    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
-def make_optimizer(model: nn.Module, params: TrainingRun) -> torch.optim.Optimizer:
-    """SGD (with momentum and weight decay) or Adam (with weight decay); momentum is SGD's only."""
-    if params.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=params.lr, momentum=params.momentum, weight_decay=params.weight_decay)
-    # fused: one kernel per step instead of a dozen passes over the 4M first-layer weights
-    return torch.optim.Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay, fused=True)
+    # no weight-cast cache: a captured CUDA graph must not keep a cast made outside it
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16", cache_enabled=False)
 
 
 def perplexity(loss: float) -> float:
@@ -98,6 +90,21 @@ def build_model(factory: Callable[[], nn.Module], params: TrainingRun, device: t
     return factory().to(device)
 
 
+def require_device_memory(nbytes: int, device: torch.device, what: str, param: str) -> None:
+    """Data a GPU run holds on the GPU must fit in its free memory; say so, and what to set, before copying it."""
+    available = available_memory(device) if device.type == "cuda" else None
+    if available is not None and nbytes > 0.9 * available:
+        raise UserError(f"params.yaml: {param} puts {what} on the GPU: {nbytes / 2**30:,.1f} GiB, more than the "
+                        f"{available / 2**30:,.1f} GiB free there; set {param}: cpu, or train on less data")
+
+
+def bags_bytes(bags: Iterable, graph: bool) -> int:
+    """GPU memory of bags held as int64 tensors, plus (graph engine) the first split padded to its longest bag."""
+    total = sum(8 * (len(b.ids) + len(b.offsets) + len(b.labels)) for b in bags)
+    first = next(iter(bags))
+    return total + (8 * len(first.labels) * int(np.diff(first.offsets).max(initial=0)) if graph else 0)
+
+
 def require_batch_fits(params: TrainingRun, count: int, what: str) -> None:
     """A batch size larger than the training split is a mistake; say so before training."""
     if params.batch_size > count:
@@ -122,24 +129,23 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable[Batch], criterion: Criterion, precision: str = "fp32") -> Evaluation:
-    """Loss, accuracy and predictions of model over batches, in eval mode."""
+    """Loss, accuracy and predictions of model over batches, in eval mode; one host sync at the end."""
     model.eval()
-    total_loss, labels, predictions, probabilities = 0.0, [], [], []
+    weighted_losses, labels, logits = [], [], []
     for *inputs, batch_labels in batches:
         with autocast(model, precision):
-            logits = model(*inputs)
-        logits = logits.float()
-        total_loss += criterion(logits, batch_labels).item() * len(batch_labels)
-        labels.append(batch_labels.cpu())
-        predictions.append(predicted_labels(logits).cpu())
-        probabilities.append(class_probabilities(logits).cpu())
-    labels, predictions = torch.cat(labels), torch.cat(predictions)
+            batch_logits = model(*inputs).float()
+        weighted_losses.append(criterion(batch_logits, batch_labels).double() * len(batch_labels))
+        labels.append(batch_labels)
+        logits.append(batch_logits)
+    labels, logits = torch.cat(labels), torch.cat(logits)
+    predictions = predicted_labels(logits)
     return Evaluation(
-        loss=total_loss / len(labels),
-        accuracy=(labels == predictions).float().mean().item(),
-        labels=labels,
-        predictions=predictions,
-        probabilities=torch.cat(probabilities),
+        loss=torch.stack(weighted_losses).sum().item() / len(labels),
+        accuracy=(labels == predictions).double().mean().item(),
+        labels=labels.cpu(),
+        predictions=predictions.cpu(),
+        probabilities=class_probabilities(logits).cpu(),
     )
 
 
@@ -160,48 +166,3 @@ def initial_loss(model: nn.Module, batches: Iterable[Batch], criterion: Criterio
     if not math.isfinite(loss):
         raise UserError(f"the untrained model's loss is {loss}: the input data or the model's size is broken")
     return loss
-
-
-def train_epoch(model: nn.Module, batches: Iterable[Batch], optimizer: torch.optim.Optimizer,
-                criterion: Criterion, params: TrainingRun, epoch: int) -> tuple[float, float]:
-    """One pass over batches; returns mean training loss and accuracy. A non-finite loss stops it.
-
-    On CPU each batch's loss is checked before its step; on a GPU once per epoch, so no step waits for the host.
-    """
-    model.train()
-    weighted_losses, correct, total = [], 0, 0
-    count = len(batches) if hasattr(batches, "__len__") else None
-    progress = tqdm(batches, desc=f"epoch {epoch}/{params.epochs}", leave=False, disable=None)
-    for number, (*inputs, labels) in enumerate(progress, 1):
-        with autocast(model, params.precision):
-            logits = model(*inputs)
-        loss = criterion(logits.float(), labels)
-        if labels.device.type == "cpu" and not math.isfinite(loss.item()):
-            raise diverged(params, f"loss is {loss.item()} at epoch {epoch}, batch {number} of {count}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if params.grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
-        optimizer.step()
-        weighted_losses.append(loss.detach() * len(labels))
-        correct += (predicted_labels(logits.detach()) == labels).sum()
-        total += len(labels)
-    losses = torch.stack(weighted_losses)
-    bad = torch.nonzero(~torch.isfinite(losses)).flatten().tolist()
-    if bad:
-        raise diverged(params, f"loss is {losses[bad[0]].item()} at epoch {epoch}, batch {bad[0] + 1} of {count}")
-    return losses.double().sum().item() / total, int(correct) / total
-
-
-def fit(model: nn.Module, train_batches: Iterable[Batch], test_batches: Iterable[Batch],
-        params: TrainingRun, train_criterion: Criterion,
-        test_criterion: Criterion) -> Iterable[EpochResult]:
-    """Train for params.epochs, yielding each epoch's train and test results."""
-    optimizer = make_optimizer(model, params)
-    for epoch in range(1, params.epochs + 1):
-        start = time.perf_counter()
-        train_loss, train_accuracy = train_epoch(model, train_batches, optimizer, train_criterion, params, epoch)
-        seconds = time.perf_counter() - start
-        test = evaluate(model, test_batches, test_criterion, params.precision)
-        require_finite(params, {"train": train_loss, "test": test.loss}, f"after epoch {epoch}")
-        yield EpochResult(epoch, train_loss, train_accuracy, test, seconds)

@@ -1,0 +1,210 @@
+"""Training engines, chosen by a training section's `engine`: eager steps, or one CUDA graph per step.
+
+eager: one Python step per batch (any device). graph: the training split lives on the GPU, each
+epoch's order is drawn there, and each step (gather, forward, backward, optimizer) is replayed as a
+captured CUDA graph, so no host round trip sits inside an epoch.
+"""
+
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from reprolab.errors import UserError
+from reprolab.params import TrainingRun
+from reprolab.train import (Batch, Criterion, EpochResult, autocast, diverged, evaluate, predicted_labels,
+                            require_finite)
+
+WARMUP_STEPS = 3  # eager steps on a side stream before capture, as torch.cuda.graphs asks; undone afterwards
+
+
+def resolve_engine(name: str, device: torch.device, graphable: bool, param: str) -> str:
+    """auto -> graph on CUDA (when the model can be captured), eager elsewhere; graph without CUDA is a UserError."""
+    if name == "graph" and device.type != "cuda":
+        raise UserError(f"params.yaml: {param} is 'graph' but training runs on {device.type}: CUDA graphs need a "
+                        "CUDA GPU; use 'auto' or 'eager'")
+    if name == "graph" and not graphable:
+        raise UserError(f"params.yaml: {param} is 'graph' but this model reads batches of varying shape; use 'auto' or 'eager'")
+    return "graph" if name == "graph" or (name == "auto" and device.type == "cuda" and graphable) else "eager"
+
+
+def make_optimizer(model: nn.Module, params: TrainingRun, capturable: bool = False) -> torch.optim.Optimizer:
+    """SGD (with momentum and weight decay) or Adam (with weight decay); momentum is SGD's only.
+
+    capturable: the optimizer keeps its step counts on the GPU, so a CUDA graph can hold its step.
+    """
+    if params.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=params.lr, momentum=params.momentum, weight_decay=params.weight_decay)
+    # fused: one kernel per step instead of a dozen passes over the 4M first-layer weights
+    return torch.optim.Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay, fused=True,
+                            capturable=capturable)
+
+
+def train_epoch(model: nn.Module, batches: Iterable[Batch], optimizer: torch.optim.Optimizer,
+                criterion: Criterion, params: TrainingRun, epoch: int) -> tuple[float, float]:
+    """One eager pass over batches; returns mean training loss and accuracy. A non-finite loss stops it.
+
+    On CPU each batch's loss is checked before its step; on a GPU once per epoch, so no step waits for the host.
+    """
+    model.train()
+    weighted_losses, correct, total = [], 0, 0
+    count = len(batches) if hasattr(batches, "__len__") else None
+    progress = tqdm(batches, desc=f"epoch {epoch}/{params.epochs}", leave=False, disable=None)
+    for number, (*inputs, labels) in enumerate(progress, 1):
+        with autocast(model, params.precision):
+            logits = model(*inputs)
+        loss = criterion(logits.float(), labels)
+        if labels.device.type == "cpu" and not math.isfinite(loss.item()):
+            raise diverged(params, f"loss is {loss.item()} at epoch {epoch}, batch {number} of {count}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if params.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
+        optimizer.step()
+        weighted_losses.append(loss.detach() * len(labels))
+        correct += (predicted_labels(logits.detach()) == labels).sum()
+        total += len(labels)
+    return _epoch_result(torch.stack(weighted_losses), correct, total, params, epoch)
+
+
+def _epoch_result(weighted_losses: torch.Tensor, correct: torch.Tensor, total: int, params: TrainingRun,
+                  epoch: int) -> tuple[float, float]:
+    """Mean loss and accuracy from per-batch (loss x batch size); the first non-finite batch is a UserError."""
+    bad = torch.nonzero(~torch.isfinite(weighted_losses)).flatten().tolist()
+    if bad:
+        raise diverged(params, f"loss is {weighted_losses[bad[0]].item()} at epoch {epoch}, batch {bad[0] + 1} "
+                               f"of {len(weighted_losses)}")
+    return weighted_losses.double().sum().item() / total, int(correct) / total
+
+
+@dataclass
+class Resident:
+    """A training split held on its device, for steps of fixed shape.
+
+    order() draws one epoch's row numbers on the device; logits(model, rows) gathers those rows and
+    runs the model using only ops of fixed shape, so a CUDA graph can capture it.
+    """
+
+    labels: torch.Tensor
+    order: Callable[[], torch.Tensor]
+    logits: Callable[[nn.Module, torch.Tensor], torch.Tensor]
+
+
+class _Step:
+    """The static row buffer of one batch size and, once captured, its graph."""
+
+    def __init__(self, size: int, device: torch.device):
+        self.rows = torch.zeros(size, dtype=torch.int64, device=device)
+        self.graph: torch.cuda.CUDAGraph | None = None
+
+
+class ResidentTrainer:
+    """Epochs over a Resident split: each step gathers its rows on the device; with capture, it is a CUDA graph.
+
+    The correct count and every batch's loss accumulate on the device; an epoch syncs with the host once.
+    Without capture the same steps run eagerly (how the CPU tests check them).
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, criterion: Criterion, data: Resident,
+                 params: TrainingRun, capture: bool):
+        self.model, self.optimizer, self.criterion, self.data, self.params = model, optimizer, criterion, data, params
+        device = data.labels.device
+        self.count = len(data.labels)
+        self.batches = -(-self.count // params.batch_size)
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+        self.batch_losses = torch.zeros(self.batches, device=device)
+        self.batch_index = torch.zeros(1, dtype=torch.int64, device=device)
+        sizes = {params.batch_size, self.count - (self.batches - 1) * params.batch_size}
+        self.steps = {size: _Step(size, device) for size in sorted(sizes, reverse=True)}
+        if capture:
+            self._capture()
+
+    def _step(self, rows: torch.Tensor) -> None:
+        """Gather, forward, backward, optimizer step and bookkeeping, all on the device."""
+        labels = self.data.labels.index_select(0, rows)
+        with autocast(self.model, self.params.precision):
+            logits = self.data.logits(self.model, rows)
+        loss = self.criterion(logits.float(), labels)
+        loss.backward()
+        if self.params.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.params.grad_clip)
+        self.optimizer.step()
+        weighted = loss.detach() * len(rows)
+        self.correct.add_((predicted_labels(logits.detach()) == labels).sum())
+        self.batch_losses.index_copy_(0, self.batch_index, weighted.view(1))
+        self.batch_index.add_(1)
+
+    def _capture(self) -> None:
+        """Warm up on a side stream, capture one graph per batch size, then undo the warm-up's updates."""
+        saved = [p.detach().clone() for p in self.model.parameters()]
+        self.model.train()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for step in self.steps.values():
+                for _ in range(WARMUP_STEPS):
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self._step(step.rows)
+        torch.cuda.current_stream().wait_stream(side)
+        pool = None
+        for step in self.steps.values():
+            self.optimizer.zero_grad(set_to_none=True)  # the graph's backward then writes fresh gradients each replay
+            step.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(step.graph, pool=pool):
+                self._step(step.rows)
+            pool = step.graph.pool()
+        with torch.no_grad():
+            for parameter, value in zip(self.model.parameters(), saved, strict=True):
+                parameter.copy_(value)
+            for state in self.optimizer.state.values():  # zeroed state steps exactly like a fresh optimizer
+                for value in state.values():
+                    if torch.is_tensor(value):
+                        value.zero_()
+
+    def _batches(self, order: torch.Tensor) -> Iterator[_Step]:
+        for start in range(0, self.count, self.params.batch_size):
+            rows = order[start : start + self.params.batch_size]
+            step = self.steps[len(rows)]
+            step.rows.copy_(rows)
+            yield step
+
+    def epoch(self, epoch: int) -> tuple[float, float]:
+        """One epoch in a fresh order; mean training loss and accuracy."""
+        self.model.train()
+        for accumulator in (self.correct, self.batch_losses, self.batch_index):
+            accumulator.zero_()
+        for step in self._batches(self.data.order()):
+            if step.graph is not None:
+                step.graph.replay()
+            else:
+                self.optimizer.zero_grad(set_to_none=True)
+                self._step(step.rows)
+        return _epoch_result(self.batch_losses, self.correct, self.count, self.params, epoch)
+
+
+def fit(model: nn.Module, train_batches, test_batches: Iterable[Batch], params: TrainingRun,
+        train_criterion: Criterion, test_criterion: Criterion, engine: str = "eager") -> Iterable[EpochResult]:
+    """Train for params.epochs with the engine named, yielding each epoch's train and test results.
+
+    The graph engine needs batches that can be held resident (their resident(generator) method).
+    """
+    optimizer = make_optimizer(model, params, capturable=engine == "graph")
+    if engine == "graph":
+        device = next(model.parameters()).device
+        generator = torch.Generator(device=device).manual_seed(params.seed)
+        trainer = ResidentTrainer(model, optimizer, train_criterion, train_batches.resident(generator), params, True)
+        run_epoch = trainer.epoch
+    else:
+        def run_epoch(epoch: int) -> tuple[float, float]:
+            return train_epoch(model, train_batches, optimizer, train_criterion, params, epoch)
+    for epoch in range(1, params.epochs + 1):
+        start = time.perf_counter()
+        train_loss, train_accuracy = run_epoch(epoch)  # returns after the epoch's one host sync
+        seconds = time.perf_counter() - start
+        test = evaluate(model, test_batches, test_criterion, params.precision)
+        require_finite(params, {"train": train_loss, "test": test.loss}, f"after epoch {epoch}")
+        yield EpochResult(epoch, train_loss, train_accuracy, test, seconds)

@@ -1,0 +1,55 @@
+"""Stage benchmark_gpu@<device>: the seed's GPU loop vs the graph engine per IMDB epoch, image epochs eager vs graph."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from reprolab.atomic import atomic_path, json_text
+from reprolab.cli import parse_stage_args, run_stage
+from reprolab.gpu_benchmark import gpu_benchmark, gpu_table, pipeline_seconds, require_cuda
+from reprolab.images import load_images, load_kept, normalized
+from reprolab.imdb import imdb_data_file, load_bags
+from reprolab.params import load_gpu_benchmark_params, load_image_params, load_imdb_params, stage_choice
+
+OUT = "timings/benchmark_gpu"
+
+
+def local_sources(imdb_url: str, image_sources: dict) -> dict:
+    """The data params with local paths made absolute, so a copy of the repository elsewhere finds the same files."""
+    absolute = {}
+    if "://" not in imdb_url:
+        absolute["data.imdb.url"] = str(Path(imdb_url).expanduser().resolve())
+    for name, source in image_sources.items():
+        if source.source != "download":
+            absolute[f"data.{name}.source"] = str(Path(source.source).expanduser().resolve())
+    return absolute
+
+
+def main() -> None:
+    args = parse_stage_args(__file__, __doc__, (("device", "one of benchmark_gpu.devices"),))
+    params = load_gpu_benchmark_params()
+    imdb, images = load_imdb_params(), load_image_params()
+    device_name = stage_choice(args.device, params.devices, "benchmark_gpu: device (benchmark_gpu.devices)")
+    require_cuda(f"benchmark_gpu@{device_name}")
+    device = torch.device(device_name)
+    bags, num_features = load_bags(imdb_data_file("embedding_bag"))
+    arrays = load_images(f"data/images/{params.dataset}.pt")
+    kept, source = load_kept(f"data/images/{params.dataset}-kept.pt"), images.sources[params.dataset]
+    image_data = {"train_images": normalized(arrays["train_images"][kept], source.mean, source.std),
+                  "train_labels": arrays["train_labels"][kept],
+                  "test_images": normalized(arrays["test_images"], source.mean, source.std),
+                  "test_labels": arrays["test_labels"]}
+    imdb_run = replace(imdb.train, model="embedding_bag", epochs=params.epochs)
+    results = gpu_benchmark(bags, num_features, image_data, imdb_run, replace(images.train, epochs=params.epochs), device)
+    if params.pipeline:
+        overrides = {**local_sources(imdb.fetch.url, images.sources), "benchmark_gpu.devices": []}
+        results["pipeline_seconds"] = pipeline_seconds(Path.cwd(), overrides)
+    with atomic_path(OUT, directory=True) as out:
+        (out / "results.json").write_text(json_text(results, out / "results.json"))
+        (out / "table.md").write_text(gpu_table(results))
+    print(gpu_table(results))
+
+
+if __name__ == "__main__":
+    run_stage(main)

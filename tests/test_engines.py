@@ -1,0 +1,103 @@
+"""Engines: the choice of engine, and the resident step that the graph engine captures, checked eagerly on CPU."""
+
+import pytest
+import torch
+
+from reprolab.batches import BagBatches, TensorBatches, padded_bags
+from reprolab.engines import ResidentTrainer, make_optimizer, resolve_engine, train_epoch
+from reprolab.errors import UserError
+from reprolab.images import sample_weights
+from reprolab.models import OneHotMLP, SimpleCNN
+from reprolab.train import loss_function
+from test_models import NUM_FEATURES, random_bags, train_params
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+
+
+def test_auto_means_graph_on_cuda_and_eager_elsewhere():
+    assert resolve_engine("auto", CPU, True, "train_imdb.engine") == "eager"
+    assert resolve_engine("auto", CUDA, True, "train_imdb.engine") == "graph"
+    assert resolve_engine("auto", CUDA, False, "train_imdb.engine") == "eager"  # sequences of varying length
+    assert resolve_engine("eager", CUDA, True, "train_imdb.engine") == "eager"
+
+
+def test_graph_without_cuda_or_with_a_varying_shape_model_is_one_line():
+    with pytest.raises(UserError, match=r"params.yaml: train_images.engine is 'graph' but training runs on cpu: "
+                                        r"CUDA graphs need a CUDA GPU; use 'auto' or 'eager'"):
+        resolve_engine("graph", CPU, True, "train_images.engine")
+    with pytest.raises(UserError, match="train_imdb.engine is 'graph' but this model reads batches of varying shape"):
+        resolve_engine("graph", CUDA, False, "train_imdb.engine")
+
+
+def test_padded_bags_hold_each_bag_then_padding():
+    ids, offsets = torch.tensor([4, 7, 9, 1, 2]), torch.tensor([0, 3, 3, 5])  # the middle bag is empty
+    assert padded_bags(ids, offsets, pad=-1).tolist() == [[4, 7, 9], [-1, -1, -1], [1, 2, -1]]
+
+
+def epochs_of(trainer_epoch, count: int) -> list[tuple[float, float]]:
+    return [trainer_epoch(epoch) for epoch in range(1, count + 1)]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_resident_image_steps_equal_eager_steps(weighted):
+    labels = torch.arange(200) % 10
+    labels[labels == 3] = 4  # one class missing, one doubled: the weights matter
+    images = torch.randn(200, 1, 28, 28)
+    params = train_params(section="train_images", batch_size=32, epochs=2)
+    weights = sample_weights(labels) if weighted else None
+    runs = []
+    for resident in (False, True):
+        torch.manual_seed(0)
+        model = SimpleCNN()
+        optimizer = make_optimizer(model, params)
+        batches = TensorBatches(images, labels, 32, CPU, shuffle=True, generator=torch.Generator().manual_seed(1),
+                                weights=weights)
+        criterion = loss_function("ce")
+        if resident:
+            trainer = ResidentTrainer(model, optimizer, criterion, batches.resident(torch.Generator().manual_seed(1)),
+                                      params, capture=False)
+            results = epochs_of(trainer.epoch, 2)
+        else:
+            results = epochs_of(lambda e: train_epoch(model, batches, optimizer, criterion, params, e), 2)
+        runs.append((results, [p.detach().clone() for p in model.parameters()]))
+    (eager, eager_weights), (resident, resident_weights) = runs
+    for (loss_a, acc_a), (loss_b, acc_b) in zip(eager, resident, strict=True):
+        assert loss_b == pytest.approx(loss_a, rel=1e-6) and acc_a == acc_b
+    for a, b in zip(eager_weights, resident_weights, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("head", ["bce", "ce"])
+def test_resident_one_hot_steps_equal_the_dense_eager_model(head):
+    """The graph engine's IMDB step: bags padded, scattered into a one-hot buffer, one matmul."""
+    bags = random_bags(100)
+    params = train_params(head=head, batch_size=16, epochs=2, grad_clip=1.0)
+    runs = []
+    for resident in (False, True):
+        torch.manual_seed(0)
+        model = OneHotMLP(NUM_FEATURES, 16, head, "dense")
+        optimizer = make_optimizer(model, params)
+        batches = BagBatches(bags, 16, CPU, shuffle=True, generator=torch.Generator().manual_seed(2))
+        criterion = loss_function(head)
+        if resident:
+            trainer = ResidentTrainer(model, optimizer, criterion, batches.resident(torch.Generator().manual_seed(2)),
+                                      params, capture=False)
+            results = epochs_of(trainer.epoch, 2)
+        else:
+            results = epochs_of(lambda e: train_epoch(model, batches, optimizer, criterion, params, e), 2)
+        runs.append((results, [p.detach().clone() for p in model.parameters()]))
+    for (loss_a, acc_a), (loss_b, acc_b) in zip(runs[0][0], runs[1][0], strict=True):
+        assert loss_b == pytest.approx(loss_a, rel=1e-5) and acc_a == acc_b
+    for a, b in zip(runs[0][1], runs[1][1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_resident_divergence_names_the_first_bad_batch():
+    bags = random_bags(64)
+    params = train_params(optimizer="sgd", lr=1e30, batch_size=16)
+    model = OneHotMLP(NUM_FEATURES, 16, "bce", "dense")
+    batches = BagBatches(bags, 16, CPU, shuffle=True, generator=torch.Generator().manual_seed(0))
+    trainer = ResidentTrainer(model, make_optimizer(model, params), loss_function("bce"),
+                              batches.resident(torch.Generator().manual_seed(0)), params, capture=False)
+    with pytest.raises(UserError, match=r"train_imdb: training diverged: loss is nan at epoch 1, batch \d of 4"):
+        trainer.epoch(1)
