@@ -24,14 +24,16 @@ def main() -> None:
     name = stage_choice(args.dataset, params.datasets, "compare_images: dataset (images.datasets)")
     names = class_names(name)
     minority = [names[cls] for cls in params.imbalance.classes]
-    results = {s: read_metrics(Path(f"metrics/evaluate_images/{name}/{s}/metrics.json")) for s in params.strategies}
-    summary = {s: {"accuracy": m["accuracy"], "macro_f1": m["macro_avg"]["f1-score"],
-                   "minority_recall": {c: m[c.replace(" ", "_")]["recall"] for c in minority}}
-               for s, m in results.items()}
+    folder = Path(f"metrics/evaluate_images/{name}")
+    results = {s: (read_metrics(folder / s / "metrics.json"), read_metrics(folder / s / "per_class.json"))
+               for s in params.strategies}
+    summary = {s: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+                   "minority_recall": {c: per_class[c]["recall"] for c in minority}}
+               for s, (m, per_class) in results.items()}
     header = ["strategy", "accuracy", "macro F1", *(f"recall {c}" for c in minority), *(f"precision {c}" for c in minority)]
-    rows = [[s, m["accuracy"], m["macro_avg"]["f1-score"], *(m[c.replace(" ", "_")]["recall"] for c in minority),
-             *(m[c.replace(" ", "_")]["precision"] for c in minority)] for s, m in results.items()]
-    recall = {s: [m[c.replace(" ", "_")]["recall"] for c in names] for s, m in results.items()}
+    rows = [[s, m["accuracy"], m["macro_f1"], *(per_class[c]["recall"] for c in minority),
+             *(per_class[c]["precision"] for c in minority)] for s, (m, per_class) in results.items()]
+    recall = {s: [per_class[c]["recall"] for c in names] for s, (_, per_class) in results.items()}
     figure = grouped_bars_figure(names, recall, "test recall", f"{name}: recall per class by rebalancing strategy")
     with atomic_path(f"metrics/compare_images/{name}", directory=True) as out:
         (out / "metrics.json").write_text(json_text(summary, out / "metrics.json"))

@@ -25,7 +25,7 @@ def main() -> None:
                                  params.evaluate.batch_size, device)
     result = evaluate_and_record(model, test_batches, loss_function("ce"), class_names(name),
                                  f"metrics/evaluate_images/{name}/{strategy}", params.train.precision,
-                                 heat_map_title=f"{name}, {strategy}: test confusion matrix")
+                                 f"{name}, {strategy}")
     print(f"{name} / {strategy}: test accuracy {result.accuracy:.4f}, loss {result.loss:.4f}")
 
 

@@ -23,7 +23,7 @@ def main() -> None:
     data, _ = load_bags(imdb_data_file(config["mode"]))
     test_batches = imdb_batches(config["mode"], data["test"], params.evaluate.batch_size, device)
     result = evaluate_and_record(model, test_batches, loss_function(config["head"]), list(CLASSES), METRICS,
-                                 params.train.precision)
+                                 params.train.precision, f"IMDB, {config['mode']} model")
     print(f"test accuracy {result.accuracy:.4f}, loss {result.loss:.4f}, perplexity {result.perplexity:.4f}")
 
 

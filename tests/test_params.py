@@ -215,3 +215,48 @@ def test_image_lists_and_keys_are_checked(tmp_path, default_params, dotted, valu
 def test_sweep_values_and_keys_are_checked(tmp_path, default_params, dotted, value, message):
     with pytest.raises(UserError, match=re.escape(message)):
         load_sweep_params(write(tmp_path, with_value(default_params, dotted, value)))
+
+
+def test_offline_switch_points_every_source_at_local_copies(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import write_idx_folder, write_imdb_archive
+
+    params = tmp_path / "params.yaml"
+    params.write_text((REPO / "params.yaml").read_text())
+    archive = write_imdb_archive(tmp_path / "imdb.tar.gz")
+    write_idx_folder(tmp_path / "fashion")
+    command = [sys.executable, "-m", "reprolab.offline", "--imdb", str(archive), "--fashion-mnist",
+               str(tmp_path / "fashion"), "--params", str(params)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert "images.datasets: ['mnist', 'fashion_mnist'] -> ['fashion_mnist']" in result.stdout
+    loaded = load_imdb_params(params)
+    assert loaded.fetch.url == str(archive) and len(loaded.fetch.sha256) == 64
+    assert load_image_params(params).sources["fashion_mnist"].source == str(tmp_path / "fashion")
+    assert "# http(s)://, file:// or a plain path" in params.read_text()  # comments kept
+    again = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert "already reads these local copies" in again.stdout
+    missing = subprocess.run([*command[:4], str(tmp_path / "nope.tar.gz"), *command[5:]], capture_output=True, text=True)
+    assert missing.returncode == 1 and missing.stderr == f"error: {tmp_path / 'nope.tar.gz'}: no such file (the IMDB archive, --imdb)\n"
+
+
+def test_every_param_a_message_names_exists_in_params_yaml(default_params):
+    """Dotted names in the code's strings (`data.{name}.source`, 'train_imdb.device', ...) are real params.yaml keys."""
+    import ast
+
+    from reprolab.params import IMAGE_DATASETS, SECTIONS
+
+    name = re.compile(r"(?<![/\w.])(?:%s)(?:\.(?:[a-z_0-9]+|\{name\}))+(?![\w/])" % "|".join(SECTIONS))
+    found = set()
+    for path in [*(REPO / "src").rglob("*.py"), *(REPO / "stages").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found |= {(path.name, match) for match in name.findall(node.value) if not match.endswith((".py", ".pt", ".json"))}
+    assert len(found) > 20
+    for source, dotted in sorted(found):
+        for expanded in {dotted.replace("{name}", dataset) for dataset in IMAGE_DATASETS}:
+            value = default_params
+            for part in expanded.split("."):
+                assert isinstance(value, dict) and part in value, f"{source} names {expanded}, not in params.yaml"
+                value = value[part]

@@ -27,7 +27,10 @@ def test_repro_on_tiny_archive(project):
     training = project.json("metrics/train_imdb/metrics.json")
     assert training["step"] == 1 and "initial_loss" in training and training["device"] == "cpu"
     evaluation = project.json("metrics/evaluate_imdb/metrics.json")
-    assert 0 <= evaluation["accuracy"] <= 1 and set(evaluation) >= {"loss", "perplexity", "neg", "pos", "macro_avg"}
+    assert 0 <= evaluation["accuracy"] <= 1 and set(evaluation) == {"accuracy", "loss", "perplexity", "macro_f1"}
+    assert set(project.json("metrics/evaluate_imdb/per_class.json")) == {"neg", "pos", "macro avg"}
+    for png in ("roc.png", "confusion_matrix.png"):
+        assert (project.root / "metrics/evaluate_imdb" / png).read_bytes()[:4] == b"\x89PNG"
     assert len(project.json("timings/train_imdb.json")["epoch_seconds"]) == 2
     assert "epoch_seconds" not in json.dumps(training)
     assert project.stages_run(project.repro("evaluate_imdb").stdout) == []
@@ -43,7 +46,7 @@ def test_changing_lr_reruns_only_training(project):
     diff = project.run("dvc", "params", "diff").stdout
     assert "train_imdb.lr" in diff
     metrics = json.loads(project.run("dvc", "metrics", "diff", "--json").stdout)
-    assert metrics["metrics/train_imdb/metrics.json"]["train.loss"]["diff"] != 0
+    assert metrics["metrics/evaluate_imdb/metrics.json"]["loss"]["diff"] != 0
 
 
 def test_same_params_give_identical_metrics(project):

@@ -14,6 +14,8 @@ from reprolab.imdb import Bags
 from reprolab.sweeps import point_name, point_params, subset_bags, train_point, turn_up_epoch
 from test_models import NUM_FEATURES, random_bags, train_params
 
+METRICS_WIDTH = 120  # `dvc metrics show` on the whole pipeline, in characters (the README states it)
+
 
 def test_point_names_are_the_values_as_params_yaml_writes_them():
     assert [point_name(v) for v in (1e-08, 0.0001, 0.01, False, 128, "bce")] == ["1e-08", "0.0001", "0.01", "false", "128", "bce"]
@@ -79,6 +81,11 @@ def test_bare_repro_runs_every_stage_including_sweeps_and_report(tmp_path):
             reader = csv.DictReader(file)
             rows = list(reader)
         assert rows and all(None not in row and None not in row.values() for row in rows), path
+    shown = project.run("dvc", "metrics", "show").stdout
+    assert "metrics/evaluate_images/mnist/weighted_sampler/metrics.json" in shown and "macro_f1" in shown
+    assert max(map(len, shown.splitlines())) <= METRICS_WIDTH, shown
+    for figure in ("imdb_training.png", "imdb_roc.png", "imdb_confusion_matrix.png"):
+        assert f"figures/{figure}" in report
     subset = project.json("metrics/sweeps/subset/first.json")
     assert subset["reviews"]["test"] == {"total": 2, "positive": 2}
     assert project.stages_run(project.repro().stdout) == []

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from reprolab.atomic import atomic_path, ensure_writable, save_torch, write_json
+from reprolab.atomic import atomic_path, ensure_writable, json_text, save_torch, write_json
 from reprolab.device import device_info
 from reprolab.errors import UserError
 from reprolab.params import TrainingRun
@@ -82,14 +82,13 @@ def load_checkpoint(path: str, device: torch.device) -> tuple[dict, dict]:
 
 
 def evaluate_and_record(model: nn.Module, batches: Iterable[Batch], criterion: Criterion, class_names: list[str],
-                        metrics_dir: str, precision: str = "fp32", heat_map_title: str | None = None) -> Evaluation:
-    """Accuracy, loss, perplexity, per-class precision/recall/F1 and a confusion matrix.
-
-    With heat_map_title, the confusion matrix is also drawn as metrics_dir/confusion_matrix.png.
+                        metrics_dir: str, precision: str, title: str) -> Evaluation:
+    """Headline metrics (metrics.json: accuracy, loss, perplexity, macro F1), per-class precision/recall/F1
+    (per_class.json), the confusion matrix as a DVC plot and a PNG, and for two classes the ROC as both.
     """
     from sklearn.metrics import classification_report
 
-    from reprolab.report import confusion_figure, save_figure
+    from reprolab.report import confusion_figure, roc_figure, save_figure
 
     result = evaluate(model, batches, criterion, precision)
     if not math.isfinite(result.perplexity):
@@ -98,15 +97,17 @@ def evaluate_and_record(model: nn.Module, batches: Iterable[Batch], criterion: C
                                    target_names=class_names, output_dict=True, zero_division=0)
     with atomic_path(metrics_dir, directory=True) as tmp_dir:
         with _live(tmp_dir) as live:
-            live.summary.update({"accuracy": result.accuracy, "loss": result.loss, "perplexity": result.perplexity})
-            for name in [*class_names, "macro avg"]:
-                live.summary[name.replace(" ", "_")] = dict(report[name])
+            live.summary.update({"accuracy": result.accuracy, "loss": result.loss, "perplexity": result.perplexity,
+                                 "macro_f1": report["macro avg"]["f1-score"]})
             actual = [class_names[i] for i in result.labels.tolist()]
             predicted = [class_names[i] for i in result.predictions.tolist()]
             live.log_sklearn_plot("confusion_matrix", actual, predicted, name="confusion_matrix")
             if len(class_names) == 2:
                 live.log_sklearn_plot("roc", result.labels.numpy(), result.probabilities[:, 1].numpy(), name="roc")
-        if heat_map_title:
-            figure = confusion_figure(result.labels, result.predictions, class_names, heat_map_title)
-            save_figure(figure, tmp_dir / "confusion_matrix.png")
+        per_class = {name: dict(report[name]) for name in [*class_names, "macro avg"]}
+        (tmp_dir / "per_class.json").write_text(json_text(per_class, tmp_dir / "per_class.json"))
+        save_figure(confusion_figure(result.labels, result.predictions, class_names, f"{title}: test confusion matrix"),
+                    tmp_dir / "confusion_matrix.png")
+        if len(class_names) == 2:
+            save_figure(roc_figure(result.labels, result.probabilities[:, 1], f"{title}: test ROC"), tmp_dir / "roc.png")
     return result

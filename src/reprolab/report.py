@@ -8,6 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from reprolab.atomic import atomic_path  # noqa: E402
@@ -31,6 +32,33 @@ def confusion_figure(labels: Sequence[int], predictions: Sequence[int], class_na
                                             display_labels=class_names, cmap="Blues", colorbar=False,
                                             xticks_rotation=45, ax=axes)
     axes.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def roc_figure(labels: Sequence[int], scores: Sequence[float], title: str) -> plt.Figure:
+    """The ROC curve of a binary classifier, its area in the legend."""
+    from sklearn.metrics import RocCurveDisplay
+
+    figure, axes = plt.subplots(figsize=(5.5, 5))
+    RocCurveDisplay.from_predictions(labels, scores, ax=axes, name="test")
+    axes.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    axes.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def curves_figure(curves: dict[str, dict[str, list[float]]], title: str) -> plt.Figure:
+    """One panel per metric (loss, perplexity, accuracy), a train and a test line per epoch."""
+    figure, axes_list = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.8), squeeze=False)
+    for axes, (metric, splits) in zip(axes_list[0], curves.items(), strict=True):
+        for split, values in splits.items():
+            axes.plot(np.arange(1, len(values) + 1), values, "o-", label=split)
+        axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_title(metric)
+        axes.legend()
+    figure.suptitle(title)
     figure.tight_layout()
     return figure
 
@@ -128,6 +156,7 @@ def overfit_figure(train: list[float], test: list[float], turn: int | None, titl
     if turn is not None:
         axes.axvline(turn, color="grey", linestyle="--", label=f"test perplexity turns up (epoch {turn})")
     axes.set_xlabel("epoch")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel("perplexity")
     axes.set_title(title, fontsize="small")
     axes.legend()
