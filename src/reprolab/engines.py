@@ -147,16 +147,16 @@ class ResidentTrainer:
         with torch.cuda.stream(side):
             for step in self.steps.values():
                 for _ in range(WARMUP_STEPS):
+                    self.batch_index.zero_()  # a split of fewer batches than warm-up steps must not index past its end
                     self.optimizer.zero_grad(set_to_none=True)
                     self._step(step.rows)
         torch.cuda.current_stream().wait_stream(side)
-        pool = None
-        for step in self.steps.values():
+        for step in self.steps.values():  # a pool each: the full and the last, shorter batch replay in any order
+            self.batch_index.zero_()
             self.optimizer.zero_grad(set_to_none=True)  # the graph's backward then writes fresh gradients each replay
             step.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(step.graph, pool=pool):
+            with torch.cuda.graph(step.graph):
                 self._step(step.rows)
-            pool = step.graph.pool()
         with torch.no_grad():
             for parameter, value in zip(self.model.parameters(), saved, strict=True):
                 parameter.copy_(value)
