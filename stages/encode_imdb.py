@@ -1,8 +1,9 @@
 """Stage encode_imdb: each review as its one-hot row (a bag of distinct word ids) or its token sequence, per model."""
 
 from reprolab.cli import parse_stage_args, run_stage
-from reprolab.imdb import INPUTS, SPLITS, encode_inputs, input_kind, load_corpus, load_vocab, save_inputs, select_subset
-from reprolab.params import MODELS, load_imdb_params
+from reprolab.imdb import INPUTS, SPLITS, encode_inputs, load_corpus, load_vocab, save_inputs, select_subset
+from reprolab.params import load_imdb_params
+from reprolab.registry import IMDB_MODELS
 
 TOKENS = "data/imdb/tokens"
 VOCAB = "data/imdb/vocab.json"
@@ -14,8 +15,8 @@ def main() -> None:
     corpus = load_corpus(TOKENS)
     rows = {split: select_subset(corpus.labels[split], params.subset.n, params.subset.balanced, split) for split in SPLITS}
     vocab = load_vocab(VOCAB)
-    encoded = {kind: encode_inputs(corpus, vocab, kind, rows) for kind in {input_kind(model) for model in MODELS}}
-    save_inputs({model: encoded[input_kind(model)] for model in MODELS}, INPUTS)
+    encoded = {kind: encode_inputs(corpus, vocab, kind, rows) for kind in {spec.inputs for spec in IMDB_MODELS.values()}}
+    save_inputs({model: encoded[spec.inputs] for model, spec in IMDB_MODELS.items()}, INPUTS)
     for split, bags in encoded["bags"][0].items():
         print(f"{split}: {len(bags)} reviews ({int(bags.labels.sum())} positive), {len(bags.ids) / len(bags):.1f} active words each")
 

@@ -5,7 +5,8 @@ from reprolab.cli import parse_stage_args, run_stage
 from reprolab.device import resolve_device
 from reprolab.images import class_names, load_images, normalized
 from reprolab.models import image_model
-from reprolab.params import STRATEGIES, load_image_params, stage_choice
+from reprolab.params import load_image_params, stage_choice
+from reprolab.registry import STRATEGIES
 from reprolab.record import evaluate_and_record, load_checkpoint
 from reprolab.train import loss_function
 

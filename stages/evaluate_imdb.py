@@ -20,10 +20,10 @@ def main() -> None:
     config, state = load_checkpoint(MODEL, device)
     model = imdb_model(config).to(device)
     model.load_state_dict(state)
-    data, _ = load_bags(imdb_data_file(config["mode"]))
-    test_batches = imdb_batches(config["mode"], data["test"], params.evaluate.batch_size, device)
+    data, _ = load_bags(imdb_data_file(config["model"]))
+    test_batches = imdb_batches(config["model"], data["test"], params.evaluate.batch_size, device)
     result = evaluate_and_record(model, test_batches, loss_function(config["head"]), list(CLASSES), METRICS,
-                                 params.train.precision, f"IMDB, {config['mode']} model")
+                                 params.train.precision, f"IMDB, {config['model']} model")
     print(f"test accuracy {result.accuracy:.4f}, loss {result.loss:.4f}, perplexity {result.perplexity:.4f}")
 
 

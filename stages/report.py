@@ -7,7 +7,8 @@ from pathlib import Path
 
 from reprolab.atomic import atomic_path
 from reprolab.cli import parse_stage_args, run_stage
-from reprolab.params import SWEEPS, load_image_params, load_sweep_params
+from reprolab.params import load_image_params, load_sweep_params
+from reprolab.registry import SWEEPS
 from reprolab.report import curves_figure, markdown_table, save_figure
 
 REPORTS = Path("reports")

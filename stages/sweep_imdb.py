@@ -5,9 +5,9 @@ import time
 from reprolab.atomic import atomic_path, json_text
 from reprolab.cli import parse_stage_args, run_stage
 from reprolab.device import device_info, resolve_device
-from reprolab.imdb import (build_vocab, data_report, encode_inputs, imdb_data_file, input_kind, load_bags, read_archive,
-                           tokenize_reviews)
-from reprolab.params import SWEEPS, load_sweep_params, stage_choice
+from reprolab.imdb import build_vocab, data_report, encode_inputs, imdb_data_file, load_bags, read_archive, tokenize_reviews
+from reprolab.params import load_sweep_params, stage_choice
+from reprolab.registry import IMDB_MODELS, SWEEPS
 from reprolab.sweeps import point_metrics, point_name, point_params, subset_bags, train_point
 
 ARCHIVE = "data/raw/aclImdb_v1.tar.gz"
@@ -29,7 +29,7 @@ def main() -> None:
             if sweep == "tokenizer":
                 corpus = tokenize_reviews(reviews, value)
                 vocab = build_vocab(corpus, params.vocab_size)
-                bags, num_features = encode_inputs(corpus, vocab, input_kind(train.model))
+                bags, num_features = encode_inputs(corpus, vocab, IMDB_MODELS[train.model].inputs)
                 extra = {"data": data_report(corpus, vocab)["train"]}
             else:
                 bags, num_features = encoded

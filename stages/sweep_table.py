@@ -6,7 +6,8 @@ from pathlib import Path
 from reprolab.atomic import atomic_path, csv_text
 from reprolab.cli import parse_stage_args, run_stage
 from reprolab.errors import UserError
-from reprolab.params import SWEEPS, load_sweep_params, stage_choice
+from reprolab.params import load_sweep_params, stage_choice
+from reprolab.registry import SWEEPS
 from reprolab.report import markdown_table, save_figure, sweep_figure
 
 
@@ -26,20 +27,10 @@ def read_points(folder: Path, values: tuple, sweep: str) -> list[dict]:
 
 
 def columns(sweep: str, point: dict, timing: dict) -> dict:
-    """The table row of one point."""
-    row = {SWEEPS[sweep]: str(point["value"]), "test accuracy": point["test_accuracy"],
+    """The table row of one point: value, test accuracy and perplexity, then the sweep's own columns."""
+    row = {SWEEPS[sweep].label: str(point["value"]), "test accuracy": point["test_accuracy"],
            "test perplexity": point["test_perplexity"]}
-    if sweep == "batch_size":
-        row["train seconds"] = f"{timing['train_seconds']:.1f}"
-    if sweep == "head":
-        row["initial loss (ln 2 = 0.6931)"] = point["initial_loss"]
-    if sweep == "subset":
-        row["train positive / total"] = f"{point['reviews']['train']['positive']} / {point['reviews']['train']['total']}"
-        row["test positive / total"] = f"{point['reviews']['test']['positive']} / {point['reviews']['test']['total']}"
-    if sweep == "tokenizer":
-        row["distinct OOV tokens"] = point["data"]["distinct_oov_tokens"]
-        row["total OOV tokens"] = point["data"]["total_oov_tokens"]
-    return row
+    return row | {header: cell(point, timing) for header, cell in SWEEPS[sweep].columns.items()}
 
 
 def main() -> None:
@@ -52,7 +43,7 @@ def main() -> None:
     rows = [columns(sweep, p, t) for p, t in zip(points, timings, strict=True)]
     header = list(rows[0])
     base = params.base
-    title = (f"sweep of {SWEEPS[sweep]}: {base.optimizer} lr {base.lr}, batch {base.batch_size}, {base.epochs} epochs, "
+    title = (f"sweep of {SWEEPS[sweep].label}: {base.optimizer} lr {base.lr}, batch {base.batch_size}, {base.epochs} epochs, "
              f"{base.head} head unless swept")
     figure = sweep_figure(sweep, [str(v) for v in values], [p["test_accuracy"] for p in points],
                           [t["train_seconds"] for t in timings] if sweep == "batch_size" else None, title)

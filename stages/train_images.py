@@ -8,7 +8,8 @@ from reprolab.device import resolve_device, seed_everything
 from reprolab.engines import resolve_engine
 from reprolab.images import load_images, load_kept, normalized, strategy_batches
 from reprolab.models import image_model
-from reprolab.params import NUM_IMAGE_CLASSES, STRATEGIES, load_image_params, stage_choice
+from reprolab.params import NUM_IMAGE_CLASSES, load_image_params, stage_choice
+from reprolab.registry import STRATEGIES
 from reprolab.record import train_and_record
 from reprolab.train import build_model, loss_function, require_batch_fits, require_device_memory
 

@@ -5,8 +5,8 @@ from dataclasses import asdict
 from reprolab.batches import imdb_batches
 from reprolab.cli import parse_stage_args, run_stage
 from reprolab.device import resolve_device, seed_everything
-from reprolab.engines import resolve_engine
-from reprolab.imdb import imdb_data_file, input_kind, load_bags
+from reprolab.engines import imdb_graphable, resolve_engine
+from reprolab.imdb import imdb_data_file, load_bags
 from reprolab.models import imdb_config, imdb_model
 from reprolab.params import load_imdb_params
 from reprolab.record import train_and_record
@@ -22,7 +22,7 @@ def main() -> None:
     params = load_imdb_params()
     train = params.train
     device = resolve_device(train.device, "train_imdb.device")
-    engine = resolve_engine(train.engine, device, input_kind(train.model) == "bags", "train_imdb.engine")
+    engine = resolve_engine(train.engine, device, imdb_graphable(train.model), "train_imdb.engine")
     generator = seed_everything(train.seed, train.deterministic)
     data, num_features = load_bags(imdb_data_file(train.model))
     require_batch_fits(train, len(data["train"]), "training reviews")

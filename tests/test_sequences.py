@@ -55,7 +55,7 @@ def test_masked_mean_ignores_padding():
     torch.testing.assert_close(model(ids, lengths), model(padded, lengths))
     expected = model.out(model.embedding.weight[[5, 6, 7]].mean(0, keepdim=True))
     torch.testing.assert_close(model(ids, lengths), expected)
-    assert imdb_model({"num_features": 10, "hidden": 4, "head": "bce", "mode": "embedding_mean"}).out.out_features == 1
+    assert imdb_model({"num_features": 10, "hidden": 4, "head": "bce", "model": "embedding_mean"}).out.out_features == 1
 
 
 def test_embedding_mean_learns():

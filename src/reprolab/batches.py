@@ -7,7 +7,8 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from reprolab.engines import Resident
-from reprolab.imdb import PAD, Bags, input_kind
+from reprolab.imdb import PAD, Bags
+from reprolab.registry import IMDB_MODELS, INPUTS
 
 
 def epoch_order(count: int, shuffle: bool, generator: torch.Generator | None,
@@ -179,6 +180,6 @@ class SequenceBatches:
 
 def imdb_batches(mode: str, data: Bags, batch_size: int, device: torch.device, shuffle: bool = False,
                  generator: torch.Generator | None = None) -> BagBatches | SequenceBatches:
-    """Batches in the form a train_imdb.model reads: sequences for embedding_mean, bags otherwise."""
-    kind = SequenceBatches if input_kind(mode) == "sequences" else BagBatches
+    """Batches of the form a train_imdb.model reads (registry.IMDB_MODELS and INPUTS name their class)."""
+    kind = globals()[INPUTS[IMDB_MODELS[mode].inputs].batches]
     return kind(data, batch_size, device, shuffle=shuffle, generator=generator)

@@ -240,7 +240,7 @@ def encode_split(corpus: TokenizedCorpus, lookup: np.ndarray, split: str) -> Bag
 
 def encode_inputs(corpus: TokenizedCorpus, vocab: list[str], kind: str,
                   rows: dict[str, np.ndarray] | None = None) -> tuple[dict[str, Bags], int]:
-    """Every split (or its given rows) in the form `kind` names (input_kind), and the model's input width."""
+    """Every split (or its given rows) in the form `kind` names (a key of registry.INPUTS), and the model's input width."""
     lookup = vocab_lookup(corpus, vocab)
     encode, width = (encode_split, len(vocab) + 1) if kind == "bags" else (encode_sequences, len(vocab) + 2)
     splits = {split: encode(corpus, lookup, split) for split in SPLITS}
@@ -333,11 +333,6 @@ def load_bags(src: str | os.PathLike) -> tuple[dict[str, Bags], int]:
 
 PAD, UNK = 0, 1  # sequence ids (seed 003): <PAD> = 0, <UNK> = 1, vocabulary words from 2
 INPUTS = "data/imdb/inputs"  # encode_imdb writes one file per train_imdb.model there, in the form that model reads
-
-
-def input_kind(model: str) -> str:
-    """What a train_imdb.model reads: token sequences (embedding_mean) or one-hot bags (the others)."""
-    return "sequences" if model == "embedding_mean" else "bags"
 
 
 def imdb_data_file(model: str) -> str:

@@ -9,6 +9,7 @@ from torch import nn
 
 from reprolab.imdb import PAD
 from reprolab.params import TrainParams
+from reprolab.registry import IMDB_MODELS
 
 HEAD_OUTPUTS = {"bce": 1, "ce": 2}
 
@@ -114,12 +115,15 @@ def bag_numbers(ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
 
 
 class EmbeddingMean(nn.Module):
-    """Seed 003: nn.Embedding (row <PAD> = 0 stays zero) -> mean over each review's tokens -> 1 or 2 logits."""
+    """Seed 003: nn.Embedding (row <PAD> = 0 stays zero) -> mean over each review's tokens -> 1 or 2 logits.
 
-    def __init__(self, num_embeddings: int, dim: int = 200, head: str = "bce"):
+    num_features embeddings (the vocabulary, <PAD> and <UNK>) of size hidden.
+    """
+
+    def __init__(self, num_features: int, hidden: int = 200, head: str = "bce"):
         super().__init__()
-        self.embedding = nn.Embedding(num_embeddings, dim, padding_idx=PAD)
-        self.out = nn.Linear(dim, HEAD_OUTPUTS[head])
+        self.embedding = nn.Embedding(num_features, hidden, padding_idx=PAD)
+        self.out = nn.Linear(hidden, HEAD_OUTPUTS[head])
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Logits for padded ids (batch, longest) and true lengths; padding adds zero vectors, so the mean is masked."""
@@ -129,18 +133,18 @@ class EmbeddingMean(nn.Module):
 
 def imdb_config(params: TrainParams, num_features: int) -> dict:
     """The constructor arguments of the IMDB model a training section names; checkpoints store them."""
-    config = {"num_features": num_features, "hidden": params.hidden, "head": params.head, "mode": params.model}
-    if params.model == "embedding_bag":
+    config = {"model": params.model, "num_features": num_features, "hidden": params.hidden, "head": params.head}
+    if IMDB_MODELS[params.model].sparse_sgd:
         config["sparse"] = sparse_gradients_allowed(params.optimizer, params.momentum, params.weight_decay,
                                                     params.grad_clip)
     return config
 
 
 def imdb_model(config: dict) -> nn.Module:
-    """The IMDB model a checkpoint config describes: EmbeddingMean, or OneHotMLP (embedding_bag or dense)."""
-    if config["mode"] == "embedding_mean":
-        return EmbeddingMean(config["num_features"], config["hidden"], config["head"])
-    return OneHotMLP(**config)
+    """The IMDB model a config from imdb_config describes: the class and options registry.IMDB_MODELS gives it."""
+    spec = IMDB_MODELS[config["model"]]
+    arguments = {key: value for key, value in config.items() if key != "model"}
+    return globals()[spec.builder](**arguments, **spec.options)
 
 
 class SimpleCNN(nn.Module):

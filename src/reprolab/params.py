@@ -1,30 +1,34 @@
-"""params.yaml, read and checked in full before a stage does any work."""
+"""params.yaml, read and checked in full before a stage does any work.
+
+One dataclass per section, its fields in the YAML's names; each field's `Annotated` check says what
+the value must be. One generic reader (`parse`) applies them, rejects unknown keys with the
+closest known name, and turns a failed check into one line naming the dotted key.
+"""
 
 import difflib
 import math
 import os
 import re
-from dataclasses import dataclass, field, replace
-from pathlib import Path
 from collections.abc import Callable, Collection
-from typing import Any
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
 import yaml
 
 from reprolab.errors import UserError
+from reprolab.registry import ENGINES, IMDB_MODELS, STRATEGIES, SWEEPS
 
 PARAMS_FILE = "params.yaml"
 TOKENIZERS = ("split", "normalized")
-MODELS = ("embedding_bag", "dense", "embedding_mean")
 HEADS = ("bce", "ce")
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda")
-ENGINES = ("auto", "eager", "graph")  # auto: graph on CUDA, eager elsewhere (engines.resolve_engine)
 PRECISIONS = ("fp32", "bf16")
 URL_SCHEMES = ("http://", "https://", "file://")
 IMAGE_DATASETS = ("mnist", "fashion_mnist")
 IMAGE_MODELS = ("cnn", "mlp")
-STRATEGIES = ("none", "weighted_sampler", "class_weights", "undersample")
+SUBSETS = ("first", "balanced")
 SECTIONS = ("data", "imdb", "encode_imdb", "train_imdb", "evaluate_imdb", "images", "imbalance", "train_images",
             "evaluate_images", "benchmark_loader", "benchmark_step", "benchmark_gpu", "sweeps")
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -32,60 +36,144 @@ NUM_IMAGE_CLASSES = 10
 
 
 @dataclass(frozen=True)
+class Check:
+    """What a value must be (said when it is missing too), the complaint about a bad one (None: fine), what is kept."""
+
+    expected: str
+    complaint: Callable[[Any], str | None]
+    keep: Callable[[Any], Any] = lambda value: value
+
+
+class Invalid(Exception):
+    """A rule across fields failed in a section's __post_init__: key, what it must be, what it is."""
+
+    def __init__(self, key: str, expected: str, value: Any):
+        super().__init__(key, expected, value)
+        self.key, self.expected, self.value = key, expected, value
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is(expected: str, ok: Callable[[Any], bool], keep: Callable[[Any], Any] = lambda value: value) -> Check:
+    return Check(expected, lambda value: None if ok(value) else expected, keep)
+
+
+def _distinct_list(value: Any, ok: Callable[[Any], bool]) -> bool:
+    return isinstance(value, list) and bool(value) and len(set(map(repr, value))) == len(value) and all(map(ok, value))
+
+
+def one_of(choices: Collection[str]) -> Check:
+    choices = tuple(choices)
+    return _is("one of " + ", ".join(choices), lambda value: value in choices)
+
+
+def list_of(choices: Collection[str], expected: str = "a non-empty list of distinct values from ") -> Check:
+    choices = tuple(choices)
+    return _is(expected + ", ".join(choices), lambda value: _distinct_list(value, lambda item: item in choices), tuple)
+
+
+def at_least(minimum: int) -> Check:
+    return _is(f"an integer >= {minimum}", lambda value: _integer(value) and value >= minimum)
+
+
+def pattern(regex: str, expected: str, lower: bool = False) -> Check:
+    def complaint(value: Any) -> str | None:
+        if _integer(value):  # YAML reads an unquoted run of digits (a checksum of 64 zeros, say) as a number
+            return f"{expected} (quote it in params.yaml: YAML read a number)"
+        return None if isinstance(value, str) and re.fullmatch(regex, value) else expected
+
+    return Check(expected, complaint, str.lower if lower else lambda value: value)
+
+
+PositiveInt = Annotated[int, _is("a positive integer", lambda value: _integer(value) and value >= 1)]
+Positive = Annotated[float, _is("a positive number", lambda value: _number(value) and value > 0, float)]
+NonNegative = Annotated[float, _is("a number >= 0", lambda value: _number(value) and value >= 0, float)]
+Flag = Annotated[bool, _is("true or false", lambda value: isinstance(value, bool))]
+Seed = Annotated[int, at_least(0)]
+Fraction = Annotated[float, Check("a positive number", lambda value: "a positive number" if not (_number(value) and value > 0)
+                                  else "a number in (0, 1]" if value > 1 else None, float)]
+NO_YAML = {"yaml": False}  # a field the reader fills in, not a key of the section
+
+
+@dataclass(frozen=True)
 class FetchParams:
-    url: str
-    sha256: str
+    """data.imdb: a URL (http, https, file) or a local path, and its sha256."""
+
+    url: Annotated[str, Check("a URL (http://, https://, file://) or a local path", lambda value: None if (
+        isinstance(value, str) and value.strip() and ("://" not in value or value.startswith(URL_SCHEMES)))
+        else "a URL (http://, https://, file://) or a local path")]
+    sha256: Annotated[str, pattern(r"[0-9a-fA-F]{64}", "a sha256 of 64 hex digits", lower=True)]
 
 
 @dataclass(frozen=True)
 class VocabParams:
-    tokenizer: str
-    vocab_size: int
+    """imdb."""
+
+    tokenizer: Annotated[str, one_of(TOKENIZERS)]
+    vocab_size: PositiveInt
 
 
 @dataclass(frozen=True)
 class SubsetParams:
-    n: int
-    balanced: bool
+    """encode_imdb."""
+
+    n: Annotated[int, at_least(0)]
+    balanced: Flag
+
+    def __post_init__(self):
+        if self.balanced and self.n % 2:
+            raise Invalid("n", "even when balanced is true", self.n)
 
 
 @dataclass(frozen=True)
 class TrainingRun:
-    """Optimizer, schedule, seed and device: what both training sections share.
+    """Optimizer, schedule, seed and device: what every training section shares.
 
     section is the dotted params.yaml key these came from, for error messages.
     """
 
-    section: str = field(kw_only=True, compare=False)
-    optimizer: str
-    lr: float
-    momentum: float
-    weight_decay: float
-    batch_size: int
-    epochs: int
-    seed: int
-    grad_clip: float
-    device: str
-    engine: str
-    deterministic: bool
-    precision: str
+    section: str = field(kw_only=True, compare=False, metadata=NO_YAML)
+    optimizer: Annotated[str, one_of(OPTIMIZERS)]
+    lr: Positive
+    momentum: NonNegative
+    weight_decay: NonNegative
+    batch_size: PositiveInt
+    epochs: PositiveInt
+    seed: Seed
+    grad_clip: NonNegative
+    device: Annotated[str, one_of(DEVICES)]
+    engine: Annotated[str, one_of(("auto", *ENGINES))]  # auto: graph on CUDA, eager elsewhere
+    deterministic: Flag
+    precision: Annotated[str, one_of(PRECISIONS)]
 
 
 @dataclass(frozen=True)
 class TrainParams(TrainingRun):
-    model: str
-    hidden: int
-    head: str
-    shuffle: bool
+    """train_imdb, and sweeps.base."""
+
+    model: Annotated[str, one_of(IMDB_MODELS)]
+    hidden: PositiveInt
+    head: Annotated[str, one_of(HEADS)]
+    shuffle: Flag
 
 
 @dataclass(frozen=True)
 class EvalParams:
-    batch_size: int
+    """evaluate_imdb, evaluate_images."""
+
+    batch_size: PositiveInt
 
 
 @dataclass(frozen=True)
 class ImdbParams:
+    """Every section the IMDB stages read."""
+
     fetch: FetchParams
     vocab: VocabParams
     subset: SubsetParams
@@ -93,29 +181,53 @@ class ImdbParams:
     evaluate: EvalParams
 
 
+def _md5s(value: Any) -> bool:
+    return isinstance(value, dict) and all(name in IDX_FILES and isinstance(digest, str)
+                                           and re.fullmatch(r"[0-9a-fA-F]{32}", digest) for name, digest in value.items())
+
+
 @dataclass(frozen=True)
 class ImageSourceParams:
-    source: str
-    raw_md5: dict[str, str]
-    mean: float
-    std: float
+    """data.<dataset>: "download" or a folder of the four IDX files, their decompressed md5s, and Normalize's mean/std."""
+
+    source: Annotated[str, pattern(r"\S.*", "'download' or a folder holding the four IDX files")]
+    raw_md5: Annotated[dict, _is("a mapping of IDX file names to md5 digests (32 hex digits) of their decompressed "
+                                 "content", _md5s, lambda value: {k: v.lower() for k, v in value.items()})]
+    mean: NonNegative
+    std: Positive
+
+
+@dataclass(frozen=True)
+class ImageLists:
+    """images: the lists the image stages expand into."""
+
+    datasets: Annotated[tuple[str, ...], list_of(IMAGE_DATASETS)]
+    strategies: Annotated[tuple[str, ...], list_of(STRATEGIES)]
 
 
 @dataclass(frozen=True)
 class ImbalanceParams:
-    classes: tuple[int, ...]
-    fraction: float
-    seed: int
+    """imbalance."""
+
+    classes: Annotated[tuple[int, ...], _is(f"a non-empty list of distinct class ids from 0 to {NUM_IMAGE_CLASSES - 1}",
+                                            lambda value: _distinct_list(value, lambda item: _integer(item) and
+                                                                         0 <= item < NUM_IMAGE_CLASSES), tuple)]
+    fraction: Fraction
+    seed: Seed
 
 
 @dataclass(frozen=True)
 class ImageTrainParams(TrainingRun):
-    model: str
-    hidden: int
+    """train_images."""
+
+    model: Annotated[str, one_of(IMAGE_MODELS)]
+    hidden: PositiveInt
 
 
 @dataclass(frozen=True)
 class ImageParams:
+    """Every section the image stages read."""
+
     datasets: tuple[str, ...]
     strategies: tuple[str, ...]
     sources: dict[str, ImageSourceParams]
@@ -124,96 +236,94 @@ class ImageParams:
     evaluate: EvalParams
 
 
-class _Section:
-    """One mapping of params.yaml, whose getters name the dotted key in every error."""
-
-    def __init__(self, raw: dict, name: str, source: str):
-        self.name, self.source = name, source
-        value = raw
-        for part in name.split("."):
-            if not isinstance(value, dict) or part not in value:
-                raise UserError(f"{source}: missing section '{name}'")
-            value = value[part]
-        if not isinstance(value, dict):
-            raise UserError(f"{source}: '{name}' must be a mapping, got {value!r}")
-        self.values = value
-        self.read: set[str] = set()
-
-    def done(self, *nested: str) -> None:
-        """Reject keys that no getter read (typos), naming the closest known key."""
-        reject_unknown(self.values, self.read | set(nested), self.name, self.source)
-
-    def _fail(self, key: str, expected: str) -> UserError:
-        got = self.values.get(key, "nothing")
-        return UserError(f"{self.source}: {self.name}.{key} must be {expected}, got {got!r}")
-
-    def _get(self, key: str, expected: str) -> Any:
-        self.read.add(key)
-        if key not in self.values:
-            raise UserError(f"{self.source}: missing {self.name}.{key} (expected {expected})")
-        return self.values[key]
-
-    def int(self, key: str, minimum: int = 1) -> int:
-        expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        value = self._get(key, expected)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self._fail(key, expected)
-        return value
-
-    def float(self, key: str, positive: bool = True) -> float:
-        expected = "a positive number" if positive else "a number >= 0"
-        value = self._get(key, expected)
-        ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not ok_type or not math.isfinite(value) or value < 0 or (positive and value == 0):
-            raise self._fail(key, expected)
-        return float(value)
-
-    def bool(self, key: str) -> bool:
-        value = self._get(key, "true or false")
-        if not isinstance(value, bool):
-            raise self._fail(key, "true or false")
-        return value
-
-    def choice(self, key: str, choices: tuple[str, ...]) -> str:
-        expected = "one of " + ", ".join(choices)
-        value = self._get(key, expected)
-        if value not in choices:
-            raise self._fail(key, expected)
-        return value
-
-    def choices(self, key: str, choices: tuple[str, ...]) -> tuple[str, ...]:
-        expected = "a non-empty list of distinct values from " + ", ".join(choices)
-        value = self._get(key, expected)
-        if not isinstance(value, list) or not value or len(set(map(repr, value))) != len(value) \
-                or any(item not in choices for item in value):
-            raise self._fail(key, expected)
-        return tuple(value)
-
-    def int_list(self, key: str, below: int) -> tuple[int, ...]:
-        expected = f"a non-empty list of distinct class ids from 0 to {below - 1}"
-        value = self._get(key, expected)
-        ok = isinstance(value, list) and value and len(set(value)) == len(value)
-        if not ok or any(isinstance(item, bool) or not isinstance(item, int) or not 0 <= item < below for item in value):
-            raise self._fail(key, expected)
-        return tuple(value)
-
-    def fraction(self, key: str) -> float:
-        value = self.float(key)
-        if value > 1:
-            raise self._fail(key, "a number in (0, 1]")
-        return value
-
-    def str(self, key: str, pattern: str, expected: str) -> str:
-        value = self._get(key, expected)
-        if isinstance(value, int) and not isinstance(value, bool):
-            # YAML reads an unquoted run of digits (a checksum of 64 zeros, say) as a number
-            raise self._fail(key, f"{expected} (quote it in params.yaml: YAML read a number)")
-        if not isinstance(value, str) or not re.fullmatch(pattern, value):
-            raise self._fail(key, expected)
-        return value
+def _ints_from(minimum: int) -> Check:
+    return _is(f"a non-empty list of distinct integers >= {minimum}",
+               lambda value: _distinct_list(value, lambda item: _integer(item) and item >= minimum), tuple)
 
 
-def closest_key(key: str, known: set[str]) -> list[str]:
+@dataclass(frozen=True)
+class LoaderBenchmarkParams:
+    """benchmark_loader."""
+
+    dataset: Annotated[str, one_of(IMAGE_DATASETS)]
+    num_workers: Annotated[tuple[int, ...], _ints_from(0)]
+    prefetch_factor: Annotated[tuple[int, ...], _ints_from(1)]
+    batch_size: PositiveInt
+    batches: PositiveInt
+    epochs: PositiveInt
+    repeats: PositiveInt
+    io_delay_ms: NonNegative
+
+
+@dataclass(frozen=True)
+class StepBenchmarkParams:
+    """benchmark_step."""
+
+    dataset: Annotated[str, one_of(IMAGE_DATASETS)]
+    batches: PositiveInt
+    device: Annotated[str, one_of(DEVICES)]
+
+
+@dataclass(frozen=True)
+class GpuBenchmarkParams:
+    """benchmark_gpu: which GPUs to measure (none: no stage), on what, and whether to time the pipeline."""
+
+    devices: Annotated[tuple[str, ...], _is("a list of CUDA devices (cuda, cuda:1, ...), empty for no GPU benchmark",
+                                            lambda value: isinstance(value, list) and all(
+                                                isinstance(d, str) and re.fullmatch(r"cuda(:\d+)?", d) for d in value),
+                                            tuple)]
+    dataset: Annotated[str, one_of(IMAGE_DATASETS)]
+    epochs: PositiveInt
+    pipeline: Flag
+
+
+def _even(expected: str) -> Check:
+    return Check("a positive integer", lambda value: "a positive integer" if not (_integer(value) and value >= 1)
+                 else expected if value % 2 else None)
+
+
+@dataclass(frozen=True)
+class OverfitParams:
+    """sweeps.overfit: few training reviews (half of each class), many epochs."""
+
+    reviews: Annotated[int, _even("an even positive integer (half of each class)")]
+    epochs: PositiveInt
+    optimizer: Annotated[str, one_of(OPTIMIZERS)]
+    lr: Positive
+
+
+@dataclass(frozen=True)
+class SweepsSection:
+    """sweeps: the base training section, one list per sweep, the subset size and the overfitting run."""
+
+    lr: Annotated[tuple[float, ...], _is("a non-empty list of distinct positive numbers", lambda value: _distinct_list(
+        value, lambda item: _number(item) and item > 0), tuple)]
+    batch_size: Annotated[tuple[int, ...], _is("a non-empty list of distinct positive integers", lambda value:
+                                               _distinct_list(value, lambda item: _integer(item) and item > 0), tuple)]
+    shuffle: Annotated[tuple[bool, ...], _is("a non-empty list of true/false", lambda value: _distinct_list(
+        value, lambda item: isinstance(item, bool)), tuple)]
+    head: Annotated[tuple[str, ...], list_of(HEADS, "a non-empty list from ")]
+    tokenizer: Annotated[tuple[str, ...], list_of(TOKENIZERS, "a non-empty list from ")]
+    subset: Annotated[tuple[str, ...], list_of(SUBSETS, "a non-empty list from ")]
+    subset_size: Annotated[int, _even("an even positive integer (balanced takes half of each class)")]
+    base: TrainParams
+    overfit: OverfitParams
+
+
+@dataclass(frozen=True)
+class SweepParams:
+    """What the sweep stages read: the sweeps section, plus what sweeps share with the main run."""
+
+    base: TrainParams
+    values: dict[str, tuple]
+    subset_size: int
+    overfit: TrainParams
+    overfit_reviews: int
+    vocab_size: int
+    eval_batch_size: int
+
+
+def closest_key(key: str, known: Collection[str]) -> list[str]:
     """The known key a typo most likely meant: its initials (learning_rate -> lr) or the closest spelling."""
     initials = "".join(word[0] for word in re.split(r"[\W_]+", key) if word)
     if len(initials) > 1 and initials in known:
@@ -221,7 +331,7 @@ def closest_key(key: str, known: set[str]) -> list[str]:
     return difflib.get_close_matches(key, sorted(known), n=1)
 
 
-def reject_unknown(values: dict, known: set[str], name: str, source: str) -> None:
+def reject_unknown(values: dict, known: Collection[str], name: str, source: str) -> None:
     """A key of values that is not in known is a UserError naming it and the closest known key."""
     for key in values:
         if key not in known:
@@ -233,7 +343,7 @@ def reject_unknown(values: dict, known: set[str], name: str, source: str) -> Non
 
 
 def read_params(path: str | os.PathLike = PARAMS_FILE) -> dict:
-    """Parse params.yaml into a dict, or fail with one line naming the file."""
+    """Parse params.yaml into a dict, or fail with one line naming the file (and the line, for bad YAML)."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -246,115 +356,95 @@ def read_params(path: str | os.PathLike = PARAMS_FILE) -> dict:
         raise UserError(f"{path}: not valid YAML{where} ({problem})") from None
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
-    reject_unknown(raw, set(SECTIONS), "", str(path))
+    reject_unknown(raw, SECTIONS, "", str(path))
     if isinstance(raw.get("data"), dict):
-        reject_unknown(raw["data"], {"imdb", *IMAGE_DATASETS}, "data", str(path))
+        reject_unknown(raw["data"], ("imdb", *IMAGE_DATASETS), "data", str(path))
     return raw
 
 
-def parse_fetch(section: _Section) -> FetchParams:
-    """The download source: a URL (http, https, file) or a local path, and its sha256."""
-    url = section.str("url", r"\S.*", "a URL (http://, https://, file://) or a local path")
-    if "://" in url and not url.startswith(URL_SCHEMES):
-        raise section._fail("url", "a URL (http://, https://, file://) or a local path")
-    sha256 = section.str("sha256", r"[0-9a-fA-F]{64}", "a sha256 of 64 hex digits").lower()
-    section.done()
-    return FetchParams(url=url, sha256=sha256)
+def section_values(raw: dict, name: str, source: str) -> dict:
+    """The mapping at dotted name."""
+    value = raw
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise UserError(f"{source}: missing section '{name}'")
+        value = value[part]
+    if not isinstance(value, dict):
+        raise UserError(f"{source}: '{name}' must be a mapping, got {value!r}")
+    return value
 
 
-def _training_run(section: _Section) -> dict[str, Any]:
-    """The optimizer, schedule, seed and device keys both training sections share."""
-    return dict(
-        section=section.name,
-        optimizer=section.choice("optimizer", OPTIMIZERS),
-        lr=section.float("lr"),
-        momentum=section.float("momentum", positive=False),
-        weight_decay=section.float("weight_decay", positive=False),
-        batch_size=section.int("batch_size"),
-        epochs=section.int("epochs"),
-        seed=section.int("seed", minimum=0),
-        grad_clip=section.float("grad_clip", positive=False),
-        device=section.choice("device", DEVICES),
-        engine=section.choice("engine", ENGINES),
-        deterministic=section.bool("deterministic"),
-        precision=section.choice("precision", PRECISIONS),
-    )
-
-
-def parse_train(section: _Section) -> TrainParams:
-    """The train_imdb section (or a section of the same shape)."""
-    params = TrainParams(model=section.choice("model", MODELS), hidden=section.int("hidden"),
-                         head=section.choice("head", HEADS), shuffle=section.bool("shuffle"), **_training_run(section))
-    section.done()
-    return params
+def parse(cls: type, raw: dict, name: str, source: str):
+    """The section at dotted `name` as a `cls`: every field checked, unknown keys rejected, cross-field rules run."""
+    values = section_values(raw, name, source)
+    hints = get_type_hints(cls, include_extras=True)
+    keys = [f for f in fields(cls) if f.metadata.get("yaml", True)]
+    kwargs: dict[str, Any] = {"section": name} if any(f.name == "section" for f in fields(cls)) else {}
+    for f in keys:
+        hint = hints[f.name]
+        if is_dataclass(hint):
+            kwargs[f.name] = parse(hint, raw, f"{name}.{f.name}", source)
+            continue
+        check = get_args(hint)[1] if get_origin(hint) is Annotated else None
+        if f.name not in values:
+            raise UserError(f"{source}: missing {name}.{f.name} (expected {check.expected})")
+        complaint = check.complaint(values[f.name])
+        if complaint:
+            raise UserError(f"{source}: {name}.{f.name} must be {complaint}, got {values[f.name]!r}")
+        kwargs[f.name] = check.keep(values[f.name])
+    reject_unknown(values, [f.name for f in keys], name, source)
+    try:
+        return cls(**kwargs)
+    except Invalid as err:
+        raise UserError(f"{source}: {name}.{err.key} must be {err.expected}, got {err.value!r}") from None
 
 
 def load_imdb_params(path: str | os.PathLike = PARAMS_FILE) -> ImdbParams:
     """Every section the IMDB stages read, checked together so a typo fails the first stage."""
     raw, source = read_params(path), str(path)
-    subset, vocab = _Section(raw, "encode_imdb", source), _Section(raw, "imdb", source)
-    params = ImdbParams(
-        fetch=parse_fetch(_Section(raw, "data.imdb", source)),
-        vocab=VocabParams(tokenizer=vocab.choice("tokenizer", TOKENIZERS), vocab_size=vocab.int("vocab_size")),
-        subset=SubsetParams(n=subset.int("n", minimum=0), balanced=subset.bool("balanced")),
-        train=parse_train(_Section(raw, "train_imdb", source)),
-        evaluate=parse_eval(_Section(raw, "evaluate_imdb", source)),
-    )
-    subset.done()
-    vocab.done()
-    if params.subset.balanced and params.subset.n % 2:
-        raise UserError(f"{source}: encode_imdb.n must be even when balanced is true, got {params.subset.n}")
-    return params
-
-
-def parse_image_source(section: _Section) -> ImageSourceParams:
-    """Where one image dataset comes from ("download" or a folder) and how to normalize it."""
-    source = section.str("source", r"\S.*", "'download' or a folder holding the four IDX files")
-    expected_md5 = "a mapping of IDX file names to md5 digests (32 hex digits) of their decompressed content"
-    raw_md5 = section._get("raw_md5", expected_md5)
-    if not isinstance(raw_md5, dict) or any(
-            name not in IDX_FILES or not isinstance(digest, str) or not re.fullmatch(r"[0-9a-fA-F]{32}", digest)
-            for name, digest in raw_md5.items()):
-        raise section._fail("raw_md5", expected_md5)
-    params = ImageSourceParams(source=source, raw_md5={k: v.lower() for k, v in raw_md5.items()},
-                               mean=section.float("mean", positive=False), std=section.float("std"))
-    section.done()
-    return params
-
-
-def parse_image_train(section: _Section) -> ImageTrainParams:
-    """The train_images section."""
-    params = ImageTrainParams(model=section.choice("model", IMAGE_MODELS), hidden=section.int("hidden"),
-                              **_training_run(section))
-    section.done()
-    return params
-
-
-def parse_eval(section: _Section) -> EvalParams:
-    """An evaluate_* section."""
-    params = EvalParams(batch_size=section.int("batch_size"))
-    section.done()
-    return params
+    return ImdbParams(fetch=parse(FetchParams, raw, "data.imdb", source), vocab=parse(VocabParams, raw, "imdb", source),
+                      subset=parse(SubsetParams, raw, "encode_imdb", source),
+                      train=parse(TrainParams, raw, "train_imdb", source),
+                      evaluate=parse(EvalParams, raw, "evaluate_imdb", source))
 
 
 def load_image_params(path: str | os.PathLike = PARAMS_FILE) -> ImageParams:
     """Every section the image stages read, checked together."""
     raw, source = read_params(path), str(path)
-    listing = _Section(raw, "images", source)
-    imbalance = _Section(raw, "imbalance", source)
-    datasets = listing.choices("datasets", IMAGE_DATASETS)
-    params = ImageParams(
-        datasets=datasets,
-        strategies=listing.choices("strategies", STRATEGIES),
-        sources={name: parse_image_source(_Section(raw, f"data.{name}", source)) for name in datasets},
-        imbalance=ImbalanceParams(classes=imbalance.int_list("classes", NUM_IMAGE_CLASSES),
-                                  fraction=imbalance.fraction("fraction"), seed=imbalance.int("seed", minimum=0)),
-        train=parse_image_train(_Section(raw, "train_images", source)),
-        evaluate=parse_eval(_Section(raw, "evaluate_images", source)),
-    )
-    listing.done()
-    imbalance.done()
-    return params
+    lists = parse(ImageLists, raw, "images", source)
+    return ImageParams(datasets=lists.datasets, strategies=lists.strategies,
+                       sources={name: parse(ImageSourceParams, raw, f"data.{name}", source) for name in lists.datasets},
+                       imbalance=parse(ImbalanceParams, raw, "imbalance", source),
+                       train=parse(ImageTrainParams, raw, "train_images", source),
+                       evaluate=parse(EvalParams, raw, "evaluate_images", source))
+
+
+def load_loader_benchmark_params(path: str | os.PathLike = PARAMS_FILE) -> LoaderBenchmarkParams:
+    """The benchmark_loader section."""
+    return parse(LoaderBenchmarkParams, read_params(path), "benchmark_loader", str(path))
+
+
+def load_step_benchmark_params(path: str | os.PathLike = PARAMS_FILE) -> StepBenchmarkParams:
+    """The benchmark_step section."""
+    return parse(StepBenchmarkParams, read_params(path), "benchmark_step", str(path))
+
+
+def load_gpu_benchmark_params(path: str | os.PathLike = PARAMS_FILE) -> GpuBenchmarkParams:
+    """The benchmark_gpu section."""
+    return parse(GpuBenchmarkParams, read_params(path), "benchmark_gpu", str(path))
+
+
+def load_sweep_params(path: str | os.PathLike = PARAMS_FILE) -> SweepParams:
+    """The sweeps section (its base is a full training section), plus what sweeps share with the main run."""
+    raw, source = read_params(path), str(path)
+    sweeps = parse(SweepsSection, raw, "sweeps", source)
+    overfit = sweeps.overfit
+    return SweepParams(
+        base=sweeps.base, values={name: getattr(sweeps, name) for name in SWEEPS}, subset_size=sweeps.subset_size,
+        overfit=replace(sweeps.base, section="sweeps.overfit", epochs=overfit.epochs, optimizer=overfit.optimizer,
+                        lr=overfit.lr),
+        overfit_reviews=overfit.reviews, vocab_size=parse(VocabParams, raw, "imdb", source).vocab_size,
+        eval_batch_size=parse(EvalParams, raw, "evaluate_imdb", source).batch_size)
 
 
 def stage_choice(value: str, choices: Collection[str], what: str) -> str:
@@ -363,136 +453,3 @@ def stage_choice(value: str, choices: Collection[str], what: str) -> str:
         allowed = ", ".join(choices) if choices else "(params.yaml lists none)"
         raise UserError(f"{what} must be one of {allowed}, got {value!r}")
     return value
-
-
-@dataclass(frozen=True)
-class LoaderBenchmarkParams:
-    dataset: str
-    num_workers: tuple[int, ...]
-    prefetch_factor: tuple[int, ...]
-    batch_size: int
-    batches: int
-    epochs: int
-    repeats: int
-    io_delay_ms: float
-
-
-@dataclass(frozen=True)
-class StepBenchmarkParams:
-    dataset: str
-    batches: int
-    device: str
-
-
-def _positive_ints(section: _Section, key: str, minimum: int) -> tuple[int, ...]:
-    expected = f"a non-empty list of distinct integers >= {minimum}"
-    value = section._get(key, expected)
-    if not isinstance(value, list) or not value or len(set(value)) != len(value) or any(
-            isinstance(item, bool) or not isinstance(item, int) or item < minimum for item in value):
-        raise section._fail(key, expected)
-    return tuple(value)
-
-
-def load_loader_benchmark_params(path: str | os.PathLike = PARAMS_FILE) -> LoaderBenchmarkParams:
-    """The benchmark_loader section."""
-    section = _Section(read_params(path), "benchmark_loader", str(path))
-    params = LoaderBenchmarkParams(
-        dataset=section.choice("dataset", IMAGE_DATASETS),
-        num_workers=_positive_ints(section, "num_workers", 0),
-        prefetch_factor=_positive_ints(section, "prefetch_factor", 1),
-        batch_size=section.int("batch_size"),
-        batches=section.int("batches"),
-        epochs=section.int("epochs"),
-        repeats=section.int("repeats"),
-        io_delay_ms=section.float("io_delay_ms", positive=False),
-    )
-    section.done()
-    return params
-
-
-def load_step_benchmark_params(path: str | os.PathLike = PARAMS_FILE) -> StepBenchmarkParams:
-    """The benchmark_step section."""
-    section = _Section(read_params(path), "benchmark_step", str(path))
-    params = StepBenchmarkParams(dataset=section.choice("dataset", IMAGE_DATASETS), batches=section.int("batches"),
-                                 device=section.choice("device", DEVICES))
-    section.done()
-    return params
-
-
-@dataclass(frozen=True)
-class GpuBenchmarkParams:
-    devices: tuple[str, ...]
-    dataset: str
-    epochs: int
-    pipeline: bool
-
-
-def load_gpu_benchmark_params(path: str | os.PathLike = PARAMS_FILE) -> GpuBenchmarkParams:
-    """The benchmark_gpu section: which GPUs to measure (none: no stage), on what, and whether to time the pipeline."""
-    section = _Section(read_params(path), "benchmark_gpu", str(path))
-    devices = section._get("devices", "a list of CUDA devices (cuda, cuda:1, ...), empty for no GPU benchmark")
-    if not isinstance(devices, list) or any(not isinstance(d, str) or not re.fullmatch(r"cuda(:\d+)?", d) for d in devices):
-        raise section._fail("devices", "a list of CUDA devices (cuda, cuda:1, ...), empty for no GPU benchmark")
-    params = GpuBenchmarkParams(devices=tuple(devices), dataset=section.choice("dataset", IMAGE_DATASETS),
-                                epochs=section.int("epochs"), pipeline=section.bool("pipeline"))
-    section.done()
-    return params
-
-
-SWEEPS = {"lr": "learning rate", "batch_size": "batch size", "shuffle": "shuffle", "head": "head",  # name: axis label
-          "tokenizer": "tokenizer", "subset": "training / test subset"}
-
-
-@dataclass(frozen=True)
-class SweepParams:
-    base: TrainParams
-    values: dict[str, tuple]
-    subset_size: int
-    overfit: TrainParams
-    overfit_reviews: int
-    vocab_size: int
-    eval_batch_size: int
-
-
-def _positive_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-
-
-def _value_list(section: _Section, key: str, valid: Callable[[Any], bool], expected: str) -> tuple:
-    value = section._get(key, expected)
-    if not isinstance(value, list) or not value or len(set(map(repr, value))) != len(value) or not all(map(valid, value)):
-        raise section._fail(key, expected)
-    return tuple(value)
-
-
-def load_sweep_params(path: str | os.PathLike = PARAMS_FILE) -> SweepParams:
-    """The sweeps section (its base is a full training section), plus what sweeps share with the main run."""
-    raw, source = read_params(path), str(path)
-    section = _Section(raw, "sweeps", source)
-    values = {
-        "lr": _value_list(section, "lr", _positive_number, "a non-empty list of distinct positive numbers"),
-        "batch_size": _value_list(section, "batch_size", lambda v: _positive_number(v) and isinstance(v, int),
-                                  "a non-empty list of distinct positive integers"),
-        "shuffle": _value_list(section, "shuffle", lambda v: isinstance(v, bool), "a non-empty list of true/false"),
-        "head": _value_list(section, "head", lambda v: v in HEADS, "a non-empty list from " + ", ".join(HEADS)),
-        "tokenizer": _value_list(section, "tokenizer", lambda v: v in TOKENIZERS, "a non-empty list from " + ", ".join(TOKENIZERS)),
-        "subset": _value_list(section, "subset", lambda v: v in ("first", "balanced"), "a non-empty list from first, balanced"),
-    }
-    subset_size = section.int("subset_size")
-    if subset_size % 2:
-        raise section._fail("subset_size", "an even positive integer (balanced takes half of each class)")
-    base = parse_train(_Section(raw, "sweeps.base", source))
-    overfit = _Section(raw, "sweeps.overfit", source)
-    reviews = overfit.int("reviews")
-    if reviews % 2:
-        raise overfit._fail("reviews", "an even positive integer (half of each class)")
-    params = SweepParams(
-        base=base, values=values, subset_size=subset_size, overfit_reviews=reviews,
-        overfit=replace(base, section=overfit.name, epochs=overfit.int("epochs"),
-                        optimizer=overfit.choice("optimizer", OPTIMIZERS), lr=overfit.float("lr")),
-        vocab_size=_Section(raw, "imdb", source).int("vocab_size"),
-        eval_batch_size=_Section(raw, "evaluate_imdb", source).int("batch_size"),
-    )
-    section.done("base", "overfit")
-    overfit.done()
-    return params

@@ -8,10 +8,11 @@ import torch
 
 from reprolab.batches import imdb_batches
 from reprolab.device import seed_everything
-from reprolab.imdb import SPLITS, Bags, input_kind, select_subset
+from reprolab.imdb import SPLITS, Bags, select_subset
 from reprolab.models import imdb_config, imdb_model
 from reprolab.params import TrainParams
-from reprolab.engines import fit, resolve_engine
+from reprolab.registry import SWEEPS
+from reprolab.engines import fit, imdb_graphable, resolve_engine
 from reprolab.train import EpochResult, build_model, initial_loss, loss_function, require_batch_fits
 
 
@@ -21,8 +22,9 @@ def point_name(value) -> str:
 
 
 def point_params(base: TrainParams, sweep: str, value) -> TrainParams:
-    """The base training params with the swept key set (tokenizer and subset change data, not params)."""
-    return replace(base, **{sweep: value}) if sweep in ("lr", "batch_size", "shuffle", "head") else base
+    """The base training params with the swept key set (sweeps that change the data leave them as they are)."""
+    key = SWEEPS[sweep].key
+    return replace(base, **{key: value}) if key else base
 
 
 def subset_bags(bags: dict[str, Bags], kind: str, size: int) -> dict[str, Bags]:
@@ -40,7 +42,7 @@ def train_point(params: TrainParams, bags: dict[str, Bags], num_features: int, d
     train_batches = imdb_batches(params.model, bags["train"], params.batch_size, device, params.shuffle, generator)
     test_batches = imdb_batches(params.model, bags["test"], eval_batch_size, device)
     criterion = loss_function(params.head)
-    engine = resolve_engine(params.engine, device, input_kind(params.model) == "bags", f"{params.section}.engine")
+    engine = resolve_engine(params.engine, device, imdb_graphable(params.model), f"{params.section}.engine")
     first = initial_loss(model, train_batches, criterion)
     epochs = []
     for result in fit(model, train_batches, test_batches, params, criterion, criterion, engine):
