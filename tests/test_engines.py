@@ -34,8 +34,26 @@ def test_padded_bags_hold_each_bag_then_padding():
     assert padded_bags(ids, offsets, pad=-1).tolist() == [[4, 7, 9], [-1, -1, -1], [1, 2, -1]]
 
 
-def epochs_of(trainer_epoch, count: int) -> list[tuple[float, float]]:
-    return [trainer_epoch(epoch) for epoch in range(1, count + 1)]
+def assert_resident_equals_eager(make_model, make_batches, params, criterion, seed: int, rel: float) -> None:
+    """Two epochs eagerly and two with the resident step (uncaptured), from the same weights and order."""
+    runs = []
+    for resident in (False, True):
+        torch.manual_seed(0)
+        model = make_model()
+        optimizer = make_optimizer(model, params)
+        batches = make_batches(torch.Generator().manual_seed(seed))
+        if resident:
+            trainer = ResidentTrainer(model, optimizer, criterion, batches.resident(torch.Generator().manual_seed(seed)),
+                                      params, capture=False)
+            results = [trainer.epoch(epoch) for epoch in (1, 2)]
+        else:
+            results = [train_epoch(model, batches, optimizer, criterion, params, epoch) for epoch in (1, 2)]
+        runs.append((results, [p.detach().clone() for p in model.parameters()]))
+    (eager, eager_weights), (resident, resident_weights) = runs
+    for (loss_a, acc_a), (loss_b, acc_b) in zip(eager, resident, strict=True):
+        assert loss_b == pytest.approx(loss_a, rel=rel) and acc_a == acc_b
+    for a, b in zip(eager_weights, resident_weights, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -43,53 +61,21 @@ def test_resident_image_steps_equal_eager_steps(weighted):
     labels = torch.arange(200) % 10
     labels[labels == 3] = 4  # one class missing, one doubled: the weights matter
     images = torch.randn(200, 1, 28, 28)
-    params = train_params(section="train_images", batch_size=32, epochs=2)
     weights = sample_weights(labels) if weighted else None
-    runs = []
-    for resident in (False, True):
-        torch.manual_seed(0)
-        model = SimpleCNN()
-        optimizer = make_optimizer(model, params)
-        batches = TensorBatches(images, labels, 32, CPU, shuffle=True, generator=torch.Generator().manual_seed(1),
-                                weights=weights)
-        criterion = loss_function("ce")
-        if resident:
-            trainer = ResidentTrainer(model, optimizer, criterion, batches.resident(torch.Generator().manual_seed(1)),
-                                      params, capture=False)
-            results = epochs_of(trainer.epoch, 2)
-        else:
-            results = epochs_of(lambda e: train_epoch(model, batches, optimizer, criterion, params, e), 2)
-        runs.append((results, [p.detach().clone() for p in model.parameters()]))
-    (eager, eager_weights), (resident, resident_weights) = runs
-    for (loss_a, acc_a), (loss_b, acc_b) in zip(eager, resident, strict=True):
-        assert loss_b == pytest.approx(loss_a, rel=1e-6) and acc_a == acc_b
-    for a, b in zip(eager_weights, resident_weights, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert_resident_equals_eager(
+        SimpleCNN, lambda generator: TensorBatches(images, labels, 32, CPU, shuffle=True, generator=generator,
+                                                   weights=weights),
+        train_params(section="train_images", batch_size=32, epochs=2), loss_function("ce"), seed=1, rel=1e-6)
 
 
 @pytest.mark.parametrize("head", ["bce", "ce"])
 def test_resident_one_hot_steps_equal_the_dense_eager_model(head):
     """The graph engine's IMDB step: bags padded, scattered into a one-hot buffer, one matmul."""
     bags = random_bags(100)
-    params = train_params(head=head, batch_size=16, epochs=2, grad_clip=1.0)
-    runs = []
-    for resident in (False, True):
-        torch.manual_seed(0)
-        model = OneHotMLP(NUM_FEATURES, 16, head, "dense")
-        optimizer = make_optimizer(model, params)
-        batches = BagBatches(bags, 16, CPU, shuffle=True, generator=torch.Generator().manual_seed(2))
-        criterion = loss_function(head)
-        if resident:
-            trainer = ResidentTrainer(model, optimizer, criterion, batches.resident(torch.Generator().manual_seed(2)),
-                                      params, capture=False)
-            results = epochs_of(trainer.epoch, 2)
-        else:
-            results = epochs_of(lambda e: train_epoch(model, batches, optimizer, criterion, params, e), 2)
-        runs.append((results, [p.detach().clone() for p in model.parameters()]))
-    for (loss_a, acc_a), (loss_b, acc_b) in zip(runs[0][0], runs[1][0], strict=True):
-        assert loss_b == pytest.approx(loss_a, rel=1e-5) and acc_a == acc_b
-    for a, b in zip(runs[0][1], runs[1][1], strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert_resident_equals_eager(
+        lambda: OneHotMLP(NUM_FEATURES, 16, head, "dense"),
+        lambda generator: BagBatches(bags, 16, CPU, shuffle=True, generator=generator),
+        train_params(head=head, batch_size=16, epochs=2, grad_clip=1.0), loss_function(head), seed=2, rel=1e-5)
 
 
 def test_resident_divergence_names_the_first_bad_batch():
