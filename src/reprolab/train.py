@@ -59,7 +59,8 @@ def require_finite(params: TrainingRun, losses: dict[str, float], when: str) -> 
     """Stop the run when a loss, or the perplexity a metrics file would record for it, is not finite."""
     for name, loss in losses.items():
         if not math.isfinite(perplexity(loss)):
-            raise diverged(params, f"{name} loss is {loss:.4g} {when}" + (" (its perplexity overflows)" if math.isfinite(loss) else ""))
+            overflow = " (its perplexity overflows)" if math.isfinite(loss) else ""
+            raise diverged(params, f"{name} loss is {loss:.4g} {when}{overflow}")
 
 
 def available_memory(device: torch.device) -> int | None:
@@ -98,11 +99,11 @@ def require_device_memory(nbytes: int, device: torch.device, what: str, param: s
                         f"{available / 2**30:,.1f} GiB free there; set {param}: cpu, or train on less data")
 
 
-def bags_bytes(bags: Iterable, graph: bool) -> int:
-    """GPU memory of bags held as int64 tensors, plus (graph engine) the first split padded to its longest bag."""
-    total = sum(8 * (len(b.ids) + len(b.offsets) + len(b.labels)) for b in bags)
-    first = next(iter(bags))
-    return total + (8 * len(first.labels) * int(np.diff(first.offsets).max(initial=0)) if graph else 0)
+def bags_bytes(splits: list, graph: bool) -> int:
+    """GPU memory of Bags held as int64 tensors, plus (graph engine) the first split padded to its longest bag."""
+    total = sum(8 * (len(b.ids) + len(b.offsets) + len(b.labels)) for b in splits)
+    train = splits[0]
+    return total + (8 * len(train.labels) * int(np.diff(train.offsets).max(initial=0)) if graph else 0)
 
 
 def require_batch_fits(params: TrainingRun, count: int, what: str) -> None:
