@@ -26,7 +26,6 @@ from reprolab.params import ImbalanceParams
 from reprolab.record import save_checkpoint, train_and_record
 from reprolab.sweeps import train_point
 from reprolab.batches import TensorBatches
-from reprolab.engines import fit
 from reprolab.train import build_model, loss_function
 from test_models import NUM_FEATURES, random_bags, train_params
 

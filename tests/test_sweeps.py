@@ -4,12 +4,10 @@ import csv
 import math
 
 import numpy as np
-import pytest
 import torch
 
 from conftest import write_idx_folder, write_imdb_archive
 from project import Project
-from reprolab.errors import UserError
 from reprolab.imdb import Bags
 from reprolab.sweeps import point_name, point_params, subset_bags, train_point, turn_up_epoch
 from test_models import NUM_FEATURES, random_bags, train_params
