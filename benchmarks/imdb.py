@@ -27,8 +27,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from reprolab.batches import BagBatches
-from reprolab.imdb import (SPLITS, TOKENIZERS, build_vocab, encode_split, load_bags, load_corpus, read_archive,
-                           save_bags, save_corpus, tokenize_reviews, vocab_lookup)
+from reprolab.imdb import (SPLITS, TOKENIZERS, build_vocab, encode_inputs, load_bags, load_corpus, read_archive,
+                           save_bags, save_corpus, tokenize_reviews)
 from reprolab.models import OneHotMLP
 from reprolab.seed_reference import SeedOneHotMLP
 from reprolab.train import evaluate, loss_function
@@ -67,9 +67,7 @@ def our_prepare(archive: str, tokenizer: str, vocab_size: int, folder: Path) -> 
     """tokenize_imdb + build_vocab + encode_imdb as the stages run them, files included."""
     save_corpus(tokenize_reviews(read_archive(archive), tokenizer), folder / "tokens")
     corpus = load_corpus(folder / "tokens")
-    vocab = build_vocab(corpus, vocab_size)
-    lookup = vocab_lookup(corpus, vocab)
-    save_bags({split: encode_split(corpus, lookup, split) for split in SPLITS}, len(vocab) + 1, folder / "encoded.npz")
+    save_bags(*encode_inputs(corpus, build_vocab(corpus, vocab_size), "bags"), folder / "encoded.npz")
     return load_bags(folder / "encoded.npz")
 
 

@@ -122,23 +122,18 @@ def csv_text(header: list[str], rows: Iterable[Iterable]) -> str:
     return buffer.getvalue()
 
 
-def torch_bytes(obj: Any) -> bytes:
-    """torch.save's bytes for obj, the same for equal tensors whatever file they end up in.
+def save_torch(dest: str | os.PathLike, obj: Any) -> None:
+    """torch.save obj to dest atomically, byte-identical for identical contents.
 
-    Saved to a path, torch names the archive's inner folder after the (random) temp file name.
+    Saved to a path, torch names the archive's inner folder after the (random) temp file name, so it
+    is saved to a buffer instead.
     """
     import torch
 
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    return buffer.getvalue()
-
-
-def save_torch(dest: str | os.PathLike, obj: Any) -> None:
-    """torch.save obj to dest atomically, byte-identical for identical contents."""
-    data = torch_bytes(obj)
     with atomic_path(dest) as tmp:
-        tmp.write_bytes(data)
+        tmp.write_bytes(buffer.getvalue())
 
 
 def ensure_writable(*dests: str | os.PathLike) -> None:
