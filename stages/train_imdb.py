@@ -5,6 +5,7 @@ from dataclasses import asdict
 from reprolab.batches import imdb_batches
 from reprolab.cli import parse_stage_args, run_stage
 from reprolab.device import resolve_device, seed_everything
+from reprolab.distributed import process_group, processes_planned, relaunch
 from reprolab.engines import imdb_graphable, resolve_engine
 from reprolab.imdb import imdb_data_file, load_bags
 from reprolab.models import imdb_config, imdb_model
@@ -22,20 +23,26 @@ def main() -> None:
     params = load_imdb_params()
     train = params.train
     device = resolve_device(train.device, "train_imdb.device")
-    engine = resolve_engine(train.engine, device, imdb_graphable(train.model), "train_imdb.engine")
-    generator = seed_everything(train.seed, train.deterministic)
-    data, num_features = load_bags(imdb_data_file(train.model))
-    require_batch_fits(train, len(data["train"]), "training reviews")
-    require_device_memory(bags_bytes([data["train"], data["test"]], engine == "graph"), device, "the encoded reviews",
-                          "train_imdb.device")
-    config = imdb_config(train, num_features)
-    model = build_model(lambda: imdb_model(config), train, device, "train_imdb.hidden and imdb.vocab_size")
-    train_batches = imdb_batches(train.model, data["train"], train.batch_size, device, train.shuffle, generator)
-    test_batches = imdb_batches(train.model, data["test"], params.evaluate.batch_size, device)
-    print(f"training on {device} with the {engine} engine: {asdict(train)}")
-    criterion = loss_function(train.head)
-    train_and_record(model, config, train_batches, test_batches, train, (criterion, criterion), num_classes=2,
-                     device=device, metrics_dir=METRICS, model_path=MODEL, timings_path=TIMINGS, engine=engine)
+    processes = processes_planned(train.processes)
+    engine = resolve_engine(train.engine, device, imdb_graphable(train.model), "train_imdb.engine", processes)
+    relaunch(train.processes, device, "train_imdb.processes")
+    with process_group(device) as (shard, device):
+        generator = seed_everything(train.seed, train.deterministic)
+        data, num_features = load_bags(imdb_data_file(train.model))
+        require_batch_fits(train, len(data["train"]), "training reviews")
+        require_device_memory(bags_bytes([data["train"], data["test"]], engine == "graph"), device,
+                              "the encoded reviews", "train_imdb.device")
+        config = imdb_config(train, num_features, shard.world)
+        model = build_model(lambda: imdb_model(config), train, device, "train_imdb.hidden and imdb.vocab_size")
+        train_batches = imdb_batches(train.model, data["train"], train.batch_size, device, train.shuffle, generator,
+                                     shard)
+        test_batches = imdb_batches(train.model, data["test"], params.evaluate.batch_size, device)
+        if shard.main:
+            print(f"training on {device} with the {engine} engine in {shard.world} process(es): {asdict(train)}")
+        criterion = loss_function(train.head)
+        train_and_record(model, config, train_batches, test_batches, train, (criterion, criterion), num_classes=2,
+                         device=device, metrics_dir=METRICS, model_path=MODEL, timings_path=TIMINGS, engine=engine,
+                         shard=shard)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ def test_defaults_load(tmp_path, default_params):
         ("train_imdb", "model", "rnn", "train_imdb.model must be one of embedding_bag, dense"),
         ("train_imdb", "shuffle", "yes", "train_imdb.shuffle must be true or false"),
         ("train_imdb", "momentum", -1, "train_imdb.momentum must be a number >= 0"),
+        ("train_imdb", "processes", 0, "train_imdb.processes must be a positive integer, got 0"),
         ("imdb", "tokenizer", "bpe", "imdb.tokenizer must be one of split, normalized, got 'bpe'"),
         ("imdb", "vocab_size", -5, "imdb.vocab_size must be a positive integer, got -5"),
         ("encode_imdb", "n", -1, "encode_imdb.n must be an integer >= 0"),
@@ -81,6 +82,16 @@ def test_missing_key_and_section(tmp_path, default_params):
     del params["train_imdb"]
     with pytest.raises(UserError, match="missing section 'train_imdb'"):
         load_imdb_params(write(tmp_path, params))
+
+
+def test_batch_that_processes_cannot_share_equally(tmp_path, default_params):
+    params = copy.deepcopy(default_params)
+    params["train_imdb"].update(processes=3, batch_size=128)
+    with pytest.raises(UserError, match=r"train_imdb.batch_size must be a multiple of processes \(3\), so that every "
+                                        r"process takes an equal share of a batch, got 128"):
+        load_imdb_params(write(tmp_path, params))
+    params["train_imdb"]["batch_size"] = 129
+    assert load_imdb_params(write(tmp_path, params)).train.processes == 3
 
 
 def test_odd_balanced_subset(tmp_path, default_params):

@@ -6,37 +6,51 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
+from reprolab.distributed import SINGLE, Shard
 from reprolab.engines import Resident
 from reprolab.imdb import PAD, Bags
 from reprolab.registry import IMDB_MODELS, INPUTS
 
 
 def epoch_order(count: int, shuffle: bool, generator: torch.Generator | None,
-                weights: torch.Tensor | None = None) -> torch.Tensor:
-    """One epoch's row order, drawn on the generator's device.
+                weights: torch.Tensor | None = None, shard: Shard = SINGLE) -> torch.Tensor:
+    """This process's rows of one epoch's order, drawn on the generator's device.
 
-    With weights: count draws with replacement (WeightedRandomSampler's torch.multinomial); else a
-    seeded permutation (shuffle) or 0..count-1.
+    With weights: its share of count draws with replacement (WeightedRandomSampler's torch.multinomial),
+    from its own generator (shard.generator); else its share of a seeded permutation (shuffle) or of
+    0..count-1, which every process draws alike.
     """
     device = generator.device if generator is not None else torch.device("cpu")
     if weights is not None:
-        return torch.multinomial(weights.to(device), count, replacement=True, generator=generator)
-    return torch.randperm(count, generator=generator, device=device) if shuffle else torch.arange(count, device=device)
+        return torch.multinomial(weights.to(device), shard.size(count), replacement=True, generator=generator)
+    order = torch.randperm(count, generator=generator, device=device) if shuffle else torch.arange(count, device=device)
+    return shard.take(order)
+
+
+def batch_slices(count: int, batch_size: int, shard: Shard = SINGLE) -> list[slice]:
+    """Each batch's slice of this process's rows of a count-row epoch: batch_size / world rows each.
+
+    Every process gets as many batches as one process would, so DDP's steps line up; a last batch
+    of fewer rows than processes leaves some of them an empty one.
+    """
+    local = batch_size // shard.world
+    return [slice(number * local, (number + 1) * local) for number in range(-(-count // batch_size))]
 
 
 class TensorBatches:
     """Iterate (inputs, labels) over tensors held on `device` once; each batch is one gather.
 
     The order per epoch comes from `weights` (weighted draws with replacement) when given, else a
-    seeded permutation (shuffle) or the stored order, drawn on the generator's device. With host_pinned on CUDA, the tensors stay in
-    pinned host memory and each batch is copied with non_blocking=True instead (for data too big
-    for the GPU).
+    seeded permutation (shuffle) or the stored order, drawn on the generator's device; a shard takes
+    its process's share of each batch. With host_pinned on CUDA, the tensors stay in pinned host
+    memory and each batch is copied with non_blocking=True instead (for data too big for the GPU).
     """
 
     def __init__(self, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int, device: torch.device,
                  shuffle: bool = False, generator: torch.Generator | None = None,
-                 weights: torch.Tensor | None = None, host_pinned: bool = False):
-        self.batch_size, self.shuffle, self.generator, self.weights = batch_size, shuffle, generator, weights
+                 weights: torch.Tensor | None = None, host_pinned: bool = False, shard: Shard = SINGLE):
+        self.batch_size, self.shuffle, self.weights, self.shard = batch_size, shuffle, weights, shard
+        self.generator = shard.generator(generator) if weights is not None and generator is not None else generator
         self.device, self.host_pinned = device, host_pinned and device.type == "cuda"
         if self.host_pinned:
             self.inputs, self.labels = inputs.pin_memory(), labels.pin_memory()
@@ -47,9 +61,10 @@ class TensorBatches:
         return -(-len(self.labels) // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = epoch_order(len(self.labels), self.shuffle, self.generator, self.weights).to(self.labels.device)
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        order = epoch_order(len(self.labels), self.shuffle, self.generator, self.weights, self.shard)
+        order = order.to(self.labels.device)
+        for batch in batch_slices(len(self.labels), self.batch_size, self.shard):
+            rows = order[batch]
             if self.host_pinned:
                 # the gather lands in pageable memory; pinning it lets the copy overlap compute
                 yield (self.inputs[rows].pin_memory().to(self.device, non_blocking=True),
@@ -74,9 +89,9 @@ class BagBatches:
     """
 
     def __init__(self, bags: Bags, batch_size: int, device: torch.device, shuffle: bool = False,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, shard: Shard = SINGLE):
         self.batch_size, self.shuffle, self.generator, self.device = batch_size, shuffle, generator, device
-        self.bags = bags
+        self.bags, self.shard = bags, shard
         if device.type == "cpu":
             self.bag_ids = np.split(bags.ids, bags.offsets[1:-1])  # one view per bag, for _laid_out
         self.ids = torch.from_numpy(bags.ids.astype(np.int64)).to(device)
@@ -87,13 +102,14 @@ class BagBatches:
         return -(-len(self.labels) // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        order = epoch_order(len(self.labels), self.shuffle, self.generator)
+        order = epoch_order(len(self.labels), self.shuffle, self.generator, shard=self.shard)
         ids, offsets = self._laid_out(order) if self.device.type == "cpu" else self._gathered(order.to(self.device))
         order = order.to(self.device)
-        starts = list(range(0, len(order), self.batch_size))
+        batches = batch_slices(len(self.labels), self.batch_size, self.shard)
+        starts = [min(batch.start, len(order)) for batch in batches]
         edges = offsets[starts + [len(order)]].tolist()  # one host sync per epoch, not per batch
         for i, start in enumerate(starts):
-            stop = min(start + self.batch_size, len(order))
+            stop = min(batches[i].stop, len(order))
             yield ids[edges[i] : edges[i + 1]], offsets[start:stop] - edges[i], self.labels[order[start:stop]]
 
     def resident(self, generator: torch.Generator) -> Resident:
@@ -147,12 +163,13 @@ class SequenceBatches:
 
     Each epoch takes a seeded permutation (or the stored order), sorts it by length within pools
     of `pool_batches` batches, cuts batches, and shuffles their order; `pad_sequence` pads each
-    batch to its longest review only.
+    batch to its longest review only. A shard takes its process's share of each batch.
     """
 
     def __init__(self, sequences: Bags, batch_size: int, device: torch.device, shuffle: bool = False,
-                 generator: torch.Generator | None = None, pool_batches: int = 50):
+                 generator: torch.Generator | None = None, pool_batches: int = 50, shard: Shard = SINGLE):
         self.batch_size, self.shuffle, self.generator, self.device = batch_size, shuffle, generator, device
+        self.shard = shard
         self.pool = batch_size * pool_batches
         self.ids = torch.from_numpy(sequences.ids.astype(np.int64))
         self.offsets = torch.from_numpy(sequences.offsets.astype(np.int64))
@@ -172,14 +189,15 @@ class SequenceBatches:
         if self.shuffle:
             batches = [batches[i] for i in torch.randperm(len(batches), generator=self.generator).tolist()]
         for rows in batches:
+            rows = self.shard.take(rows)
             starts, ends = self.offsets[rows].tolist(), self.offsets[rows + 1].tolist()
-            padded = pad_sequence([self.ids[s:e] for s, e in zip(starts, ends, strict=True)], batch_first=True,
-                                  padding_value=PAD)
+            padded = pad_sequence([self.ids[s:e] for s, e in zip(starts, ends, strict=True)] or [self.ids[:0]],
+                                  batch_first=True, padding_value=PAD)
             yield padded.to(self.device), self.lengths[rows].to(self.device), self.labels[rows].to(self.device)
 
 
 def imdb_batches(mode: str, data: Bags, batch_size: int, device: torch.device, shuffle: bool = False,
-                 generator: torch.Generator | None = None) -> BagBatches | SequenceBatches:
+                 generator: torch.Generator | None = None, shard: Shard = SINGLE) -> BagBatches | SequenceBatches:
     """Batches of the form a train_imdb.model reads (registry.IMDB_MODELS and INPUTS name their class)."""
     kind = globals()[INPUTS[IMDB_MODELS[mode].inputs].batches]
-    return kind(data, batch_size, device, shuffle=shuffle, generator=generator)
+    return kind(data, batch_size, device, shuffle=shuffle, generator=generator, shard=shard)

@@ -1,6 +1,8 @@
 """Entry-point helpers shared by the stage scripts: arguments, --help from dvc.yaml, one-line errors."""
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -46,8 +48,17 @@ def parse_stage_args(file: str, doc: str, arguments: tuple[tuple[str, str], ...]
     return parser.parse_args()
 
 
+class Terminated(Exception):
+    """SIGTERM arrived (torchrun stops the other ranks of a failed job so): unwinds like Ctrl-C, removing temp files."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
 def run_stage(main: Callable[[], None]) -> None:
     """Run a stage's main(); a UserError, an OS error or running out of memory becomes one line and exit status 1."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         main()
     except UserError as err:
@@ -58,8 +69,12 @@ def run_stage(main: Callable[[], None]) -> None:
         _fail("out of memory; lower the batch size or the model size in params.yaml")
     except KeyboardInterrupt:
         _fail("interrupted; nothing was written", status=130)
+    except Terminated:
+        _fail("terminated; nothing was written", status=143)
 
 
 def _fail(message: str, status: int = 1) -> None:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # one process of a torchrun job: say which
+        message = f"rank {os.environ['RANK']}: {message}"
     print(f"error: {message}", file=sys.stderr)
     sys.exit(status)

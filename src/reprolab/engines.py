@@ -1,8 +1,9 @@
 """Training engines, chosen by a training section's `engine`: eager steps, or one CUDA graph per step.
 
-eager: one Python step per batch (any device). graph: the training split lives on the GPU, each
-epoch's order is drawn there, and each step (gather, forward, backward, optimizer) is replayed as a
-captured CUDA graph, so no host round trip sits inside an epoch.
+eager: one Python step per batch (any device), in one process or several (DistributedDataParallel
+under torchrun). graph: the training split lives on the GPU, each epoch's order is drawn there, and
+each step (gather, forward, backward, optimizer) is replayed as a captured CUDA graph, so no host
+round trip sits inside an epoch.
 """
 
 import math
@@ -12,8 +13,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from reprolab.distributed import SINGLE, Shard
 from reprolab.errors import UserError
 from reprolab.params import TrainingRun
 from reprolab.registry import IMDB_MODELS, INPUTS
@@ -28,14 +31,21 @@ def imdb_graphable(model: str) -> bool:
     return INPUTS[IMDB_MODELS[model].inputs].graphable
 
 
-def resolve_engine(name: str, device: torch.device, graphable: bool, param: str) -> str:
-    """auto -> graph on CUDA (when the model can be captured), eager elsewhere; graph without CUDA is a UserError."""
+def resolve_engine(name: str, device: torch.device, graphable: bool, param: str, processes: int = 1) -> str:
+    """auto -> graph on CUDA in one process (when the model can be captured), eager elsewhere.
+
+    graph without CUDA, for a model it cannot capture, or in a job of several processes is a UserError.
+    """
     if name == "graph" and device.type != "cuda":
         raise UserError(f"params.yaml: {param} is 'graph' but training runs on {device.type}: CUDA graphs need a "
                         "CUDA GPU; use 'auto' or 'eager'")
     if name == "graph" and not graphable:
         raise UserError(f"params.yaml: {param} is 'graph' but this model reads batches of varying shape; use 'auto' or 'eager'")
-    return "graph" if name == "graph" or (name == "auto" and device.type == "cuda" and graphable) else "eager"
+    if name == "graph" and processes > 1:
+        raise UserError(f"params.yaml: {param} is 'graph' but training runs in {processes} processes: the graph engine "
+                        "trains in one; use 'auto' or 'eager'")
+    single_gpu = device.type == "cuda" and graphable and processes == 1
+    return "graph" if name == "graph" or (name == "auto" and single_gpu) else "eager"
 
 
 def make_optimizer(model: nn.Module, params: TrainingRun, capturable: bool = False) -> torch.optim.Optimizer:
@@ -51,10 +61,11 @@ def make_optimizer(model: nn.Module, params: TrainingRun, capturable: bool = Fal
 
 
 def train_epoch(model: nn.Module, batches: Iterable[Batch], optimizer: torch.optim.Optimizer,
-                criterion: Criterion, params: TrainingRun, epoch: int) -> tuple[float, float]:
+                criterion: Criterion, params: TrainingRun, epoch: int, shard: Shard = SINGLE) -> tuple[float, float]:
     """One eager pass over batches; returns mean training loss and accuracy. A non-finite loss stops it.
 
     On CPU each batch's loss is checked before its step; on a GPU once per epoch, so no step waits for the host.
+    In a data-parallel job (model wrapped in DDP, batches sharded) the loss and accuracy are the whole job's.
     """
     model.train()
     weighted_losses, correct, total = [], 0, 0
@@ -63,18 +74,21 @@ def train_epoch(model: nn.Module, batches: Iterable[Batch], optimizer: torch.opt
     for number, (*inputs, labels) in enumerate(progress, 1):
         with autocast(model, params.precision):
             logits = model(*inputs)
-        loss = criterion(logits.float(), labels)
+        # a process whose share of a short last batch is empty still joins DDP's gradient average, with zeros
+        loss = criterion(logits.float(), labels) if len(labels) else logits.sum() * 0.0
         if labels.device.type == "cpu" and not math.isfinite(loss.item()):
             raise diverged(params, f"loss is {loss.item()} at epoch {epoch}, batch {number} of {count}")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        shard.batch_loss(loss, len(labels)).backward()
         if params.grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
         optimizer.step()
         weighted_losses.append(loss.detach() * len(labels))
         correct += (predicted_labels(logits.detach()) == labels).sum()
         total += len(labels)
-    return _epoch_result(torch.stack(weighted_losses), correct, total, params, epoch)
+    weighted_losses, correct, total = (shard.sum(value) for value in (
+        torch.stack(weighted_losses), torch.as_tensor(correct), torch.tensor(total, device=labels.device)))
+    return _epoch_result(weighted_losses, correct, int(total), params, epoch)
 
 
 def _epoch_result(weighted_losses: torch.Tensor, correct: torch.Tensor, total: int, params: TrainingRun,
@@ -193,10 +207,13 @@ class ResidentTrainer:
 
 
 def fit(model: nn.Module, train_batches, test_batches: Iterable[Batch], params: TrainingRun,
-        train_criterion: Criterion, test_criterion: Criterion, engine: str = "eager") -> Iterable[EpochResult]:
+        train_criterion: Criterion, test_criterion: Criterion, engine: str = "eager",
+        shard: Shard = SINGLE) -> Iterable[EpochResult]:
     """Train for params.epochs with the engine named, yielding each epoch's train and test results.
 
-    The graph engine needs batches that can be held resident (their resident(generator) method).
+    The graph engine needs batches that can be held resident (their resident(generator) method). In a
+    data-parallel job the model trains wrapped in DDP and only the main process evaluates (test is
+    None elsewhere), on the whole test split, as one process would.
     """
     optimizer = make_optimizer(model, params, capturable=engine == "graph")
     if engine == "graph":
@@ -205,12 +222,14 @@ def fit(model: nn.Module, train_batches, test_batches: Iterable[Batch], params: 
         trainer = ResidentTrainer(model, optimizer, train_criterion, train_batches.resident(generator), params, True)
         run_epoch = trainer.epoch
     else:
+        trained = model if shard.world == 1 else DistributedDataParallel(model)
+
         def run_epoch(epoch: int) -> tuple[float, float]:
-            return train_epoch(model, train_batches, optimizer, train_criterion, params, epoch)
+            return train_epoch(trained, train_batches, optimizer, train_criterion, params, epoch, shard)
     for epoch in range(1, params.epochs + 1):
         start = time.perf_counter()
         train_loss, train_accuracy = run_epoch(epoch)  # returns after the epoch's one host sync
         seconds = time.perf_counter() - start
-        test = evaluate(model, test_batches, test_criterion, params.precision)
-        require_finite(params, {"train": train_loss, "test": test.loss}, f"after epoch {epoch}")
+        test = evaluate(model, test_batches, test_criterion, params.precision) if shard.main else None
+        require_finite(params, {"train": train_loss, **({"test": test.loss} if test else {})}, f"after epoch {epoch}")
         yield EpochResult(epoch, train_loss, train_accuracy, test, seconds)

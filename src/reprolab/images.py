@@ -10,6 +10,7 @@ import torch
 
 from reprolab.atomic import save_torch
 from reprolab.batches import TensorBatches
+from reprolab.distributed import SINGLE, Shard
 from reprolab.errors import UserError
 from reprolab.fetch import fetch
 from reprolab.idx import parse_idx, read_idx_bytes
@@ -190,16 +191,18 @@ def normalized(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
 
 
 def strategy_batches(strategy: str, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
-                     device: torch.device, generator: torch.Generator,
-                     seed: int) -> tuple[TensorBatches, torch.Tensor | None]:
-    """Training batches for a rebalancing strategy, and the class weights its loss should use (or None)."""
+                     device: torch.device, generator: torch.Generator, seed: int,
+                     shard: Shard = SINGLE) -> tuple[TensorBatches, torch.Tensor | None]:
+    """Training batches for a rebalancing strategy (this process's share of them), and the class weights its loss
+    should use (or None)."""
     if strategy == "weighted_sampler":
-        return TensorBatches(images, labels, batch_size, device, generator=generator, weights=sample_weights(labels)), None
+        return TensorBatches(images, labels, batch_size, device, generator=generator, weights=sample_weights(labels),
+                             shard=shard), None
     if strategy == "undersample":
         rows = undersample_indices(labels, seed)
         images, labels = images[rows], labels[rows]
     weights = balanced_class_weights(labels).to(device) if strategy == "class_weights" else None
-    return TensorBatches(images, labels, batch_size, device, shuffle=True, generator=generator), weights
+    return TensorBatches(images, labels, batch_size, device, shuffle=True, generator=generator, shard=shard), weights
 
 
 def batch_class_counts(batches: TensorBatches, num_batches: int) -> np.ndarray:

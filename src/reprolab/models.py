@@ -131,12 +131,15 @@ class EmbeddingMean(nn.Module):
         return self.out(summed / lengths.clamp(min=1).unsqueeze(1).to(summed.dtype))
 
 
-def imdb_config(params: TrainParams, num_features: int) -> dict:
-    """The constructor arguments of the IMDB model a training section names; checkpoints store them."""
+def imdb_config(params: TrainParams, num_features: int, processes: int = 1) -> dict:
+    """The constructor arguments of the IMDB model a training section names; checkpoints store them.
+
+    DistributedDataParallel averages dense gradients only, so a job of several processes gets those.
+    """
     config = {"model": params.model, "num_features": num_features, "hidden": params.hidden, "head": params.head}
     if IMDB_MODELS[params.model].sparse_sgd:
-        config["sparse"] = sparse_gradients_allowed(params.optimizer, params.momentum, params.weight_decay,
-                                                    params.grad_clip)
+        config["sparse"] = processes == 1 and sparse_gradients_allowed(params.optimizer, params.momentum,
+                                                                       params.weight_decay, params.grad_clip)
     return config
 
 

@@ -154,13 +154,30 @@ class TrainingRun:
 
 
 @dataclass(frozen=True)
+class StageRun(TrainingRun):
+    """A training stage's section: how many processes train it too (above 1: under torchrun, with DDP)."""
+
+    processes: PositiveInt
+
+    def __post_init__(self):
+        if self.batch_size % self.processes:
+            raise Invalid("batch_size", f"a multiple of processes ({self.processes}), so that every process takes an "
+                                        "equal share of a batch", self.batch_size)
+
+
+@dataclass(frozen=True)
 class TrainParams(TrainingRun):
-    """train_imdb, and sweeps.base."""
+    """sweeps.base, and (with processes) train_imdb."""
 
     model: Annotated[str, one_of(IMDB_MODELS)]
     hidden: PositiveInt
     head: Annotated[str, one_of(HEADS)]
     shuffle: Flag
+
+
+@dataclass(frozen=True)
+class ImdbTrainParams(TrainParams, StageRun):
+    """train_imdb."""
 
 
 @dataclass(frozen=True)
@@ -177,7 +194,7 @@ class ImdbParams:
     fetch: FetchParams
     vocab: VocabParams
     subset: SubsetParams
-    train: TrainParams
+    train: ImdbTrainParams
     evaluate: EvalParams
 
 
@@ -217,7 +234,7 @@ class ImbalanceParams:
 
 
 @dataclass(frozen=True)
-class ImageTrainParams(TrainingRun):
+class ImageTrainParams(StageRun):
     """train_images."""
 
     model: Annotated[str, one_of(IMAGE_MODELS)]
@@ -404,7 +421,7 @@ def load_imdb_params(path: str | os.PathLike = PARAMS_FILE) -> ImdbParams:
     raw, source = read_params(path), str(path)
     return ImdbParams(fetch=parse(FetchParams, raw, "data.imdb", source), vocab=parse(VocabParams, raw, "imdb", source),
                       subset=parse(SubsetParams, raw, "encode_imdb", source),
-                      train=parse(TrainParams, raw, "train_imdb", source),
+                      train=parse(ImdbTrainParams, raw, "train_imdb", source),
                       evaluate=parse(EvalParams, raw, "evaluate_imdb", source))
 
 

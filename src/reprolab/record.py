@@ -10,6 +10,7 @@ from torch import nn
 
 from reprolab.atomic import atomic_path, ensure_writable, json_text, save_torch, write_json
 from reprolab.device import device_info
+from reprolab.distributed import SINGLE, Shard
 from reprolab.errors import UserError
 from reprolab.params import TrainingRun
 from reprolab.engines import fit
@@ -32,16 +33,23 @@ def _log_split(live, split: str, loss: float, accuracy: float) -> None:
 def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Batch], test_batches: Iterable[Batch],
                      params: TrainingRun, criteria: tuple[Criterion, Criterion], num_classes: int,
                      device: torch.device, metrics_dir: str, model_path: str, timings_path: str,
-                     engine: str = "eager") -> None:
+                     engine: str = "eager", shard: Shard = SINGLE) -> None:
     """Fit model, logging per-epoch metrics and plots, then save the checkpoint and the timings.
 
     criteria: the training loss (possibly class-weighted) and the plain loss reported on test.
+    In a data-parallel job every process trains and only the main one writes.
     """
-    ensure_writable(metrics_dir, model_path, timings_path)
+    if shard.main:
+        ensure_writable(metrics_dir, model_path, timings_path)
     start = time.perf_counter()
     train_criterion, test_criterion = criteria
     expected = math.log(num_classes)  # an untrained model's logits are near-equal (or one logit near 0)
-    first_loss = initial_loss(model, train_batches, test_criterion)
+    first_loss = initial_loss(model, train_batches, test_criterion, shard)
+    epochs = fit(model, train_batches, test_batches, params, train_criterion, test_criterion, engine, shard)
+    if not shard.main:
+        for _ in epochs:
+            pass
+        return
     print(f"initial loss {first_loss:.4f} (ln {num_classes} = {expected:.4f} for an untrained {num_classes}-class model)")
     epoch_seconds = []
     with atomic_path(metrics_dir, directory=True) as tmp_dir:
@@ -50,7 +58,8 @@ def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Bat
             live.summary["expected_initial_loss"] = expected
             live.summary["device"] = device.type  # CUDA and CPU kernels differ in the last bits
             live.summary["engine"] = engine
-            for result in fit(model, train_batches, test_batches, params, train_criterion, test_criterion, engine):
+            live.summary["processes"] = shard.world  # each draws its own weighted samples
+            for result in epochs:
                 _log_split(live, "train", result.train_loss, result.train_accuracy)
                 _log_split(live, "test", result.test.loss, result.test.accuracy)
                 live.next_step()
@@ -61,6 +70,7 @@ def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Bat
         save_checkpoint(model, config, model_path)
     write_json(timings_path, {
         **device_info(device),
+        "processes": shard.world,
         "epoch_seconds": [round(seconds, 4) for seconds in epoch_seconds],
         "mean_epoch_seconds": round(sum(epoch_seconds) / len(epoch_seconds), 4),
         "total_seconds": round(time.perf_counter() - start, 4),

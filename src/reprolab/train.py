@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from reprolab.distributed import SINGLE, Shard
 from reprolab.errors import UserError
 from reprolab.params import TrainingRun
 
@@ -134,6 +135,8 @@ def evaluate(model: nn.Module, batches: Iterable[Batch], criterion: Criterion, p
     model.eval()
     weighted_losses, labels, logits = [], [], []
     for *inputs, batch_labels in batches:
+        if not len(batch_labels):  # a process's empty share of a short last batch
+            continue
         with autocast(model, precision):
             batch_logits = model(*inputs).float()
         weighted_losses.append(criterion(batch_logits, batch_labels).double() * len(batch_labels))
@@ -152,18 +155,22 @@ def evaluate(model: nn.Module, batches: Iterable[Batch], criterion: Criterion, p
 
 @dataclass
 class EpochResult:
-    """One epoch's science (losses, accuracies) and its wall time, kept apart."""
+    """One epoch's science (losses, accuracies) and its wall time, kept apart. test is None off the main process."""
 
     epoch: int
     train_loss: float
     train_accuracy: float
-    test: Evaluation
+    test: Evaluation | None
     seconds: float = field(compare=False)
 
 
-def initial_loss(model: nn.Module, batches: Iterable[Batch], criterion: Criterion) -> float:
-    """Seed V.2.a: the untrained model's mean loss over the training set, about ln(classes)."""
-    loss = evaluate(model, batches, criterion).loss
+def initial_loss(model: nn.Module, batches: Iterable[Batch], criterion: Criterion, shard: Shard = SINGLE) -> float:
+    """Seed V.2.a: the untrained model's mean loss over the training set, about ln(classes).
+
+    In a data-parallel job each process evaluates its share and the shares are averaged by size.
+    """
+    result = evaluate(model, batches, criterion)
+    loss = shard.mean(result.loss, len(result.labels), next(model.parameters()).device)
     if not math.isfinite(loss):
         raise UserError(f"the untrained model's loss is {loss}: the input data or the model's size is broken")
     return loss
