@@ -29,6 +29,14 @@ class Project:
         self.run("git", "init", "-q")
         self.commit("copy of reprolab")
 
+    @classmethod
+    def clone(cls, source: "Project", root: Path) -> "Project":
+        """A git clone of source at root: what a teammate checks out (DVC-tracked files absent until pulled)."""
+        project = cls.__new__(cls)
+        project.root, project.env = root, source.env
+        source.run("git", "clone", "-q", str(source.root), str(root))
+        return project
+
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(args, cwd=self.root, env=self.env, capture_output=True, text=True)
         if check and result.returncode != 0:
