@@ -60,7 +60,7 @@ def test_queued_points_run_in_parallel_and_equal_each_point_run_alone(project):
     for name, lr in rates.items():
         project.run("dvc", "exp", "run", "-S", f"train_imdb.lr={lr}", TARGET)
         assert project.json(METRICS) == queued[name], name
-    project.run("git", "checkout", "params.yaml", "dvc.lock", "metrics")
+    project.run("git", "checkout", "--", ".")  # the workspace as committed: params, lock, metrics and timings
     project.run("dvc", "checkout", "--with-deps", TARGET)
 
 
