@@ -1,17 +1,22 @@
-"""Seed 002's experiments: one training run per sweep point, and the tables and figures that compare them."""
+"""Seed 002's experiments: one training run per sweep point, several points at once on CPU, and what they found."""
 
 import math
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
 import numpy as np
 import torch
 
 from reprolab.batches import imdb_batches
-from reprolab.device import seed_everything
-from reprolab.imdb import SPLITS, Bags, select_subset
+from reprolab.device import device_info, seed_everything
+from reprolab.imdb import SPLITS, Bags, build_vocab, data_report, encode_inputs, select_subset, tokenize_reviews
 from reprolab.models import imdb_config, imdb_model
-from reprolab.params import TrainParams
-from reprolab.registry import SWEEPS
+from reprolab.params import SweepParams, TrainParams
+from reprolab.registry import IMDB_MODELS, SWEEPS
 from reprolab.engines import fit, imdb_graphable, resolve_engine
 from reprolab.train import EpochResult, build_model, initial_loss, loss_function, require_batch_fits
 
@@ -33,7 +38,7 @@ def subset_bags(bags: dict[str, Bags], kind: str, size: int) -> dict[str, Bags]:
 
 
 def train_point(params: TrainParams, bags: dict[str, Bags], num_features: int, device: torch.device,
-                eval_batch_size: int) -> tuple[float, list[EpochResult]]:
+                eval_batch_size: int, label: str = "") -> tuple[float, list[EpochResult]]:
     """Train the model params.model names on its encoded data; the initial loss and every epoch's results."""
     generator = seed_everything(params.seed, params.deterministic)
     require_batch_fits(params, len(bags["train"]), "training reviews")
@@ -46,10 +51,55 @@ def train_point(params: TrainParams, bags: dict[str, Bags], num_features: int, d
     first = initial_loss(model, train_batches, criterion)
     epochs = []
     for result in fit(model, train_batches, test_batches, params, criterion, criterion, engine):
-        print(f"  epoch {result.epoch}/{params.epochs}: train loss {result.train_loss:.4f}, test loss "
+        print(f"  {label}epoch {result.epoch}/{params.epochs}: train loss {result.train_loss:.4f}, test loss "
               f"{result.test.loss:.4f}, test accuracy {result.test.accuracy:.4f}, {result.seconds:.2f}s", flush=True)
         epochs.append(result)
     return first, epochs
+
+
+def sweep_point(sweep: str, value, params: SweepParams, device: torch.device, data) -> tuple[dict, dict]:
+    """Train one point of a sweep: what it found (its metrics) and how long it took (its timings).
+
+    data: the encoded reviews and their feature count, or for the tokenizer sweep the raw reviews.
+    """
+    train, extra = point_params(params.base, sweep, value), {}
+    if sweep == "tokenizer":
+        corpus = tokenize_reviews(data, value)
+        vocab = build_vocab(corpus, params.vocab_size)
+        bags, num_features = encode_inputs(corpus, vocab, IMDB_MODELS[train.model].inputs)
+        extra = {"data": data_report(corpus, vocab)["train"]}
+    else:
+        bags, num_features = data
+        if sweep == "subset":
+            bags = subset_bags(bags, value, params.subset_size)
+    start = time.perf_counter()
+    first_loss, epochs = train_point(train, bags, num_features, device, params.eval_batch_size,
+                                     label=f"{sweep} = {point_name(value)}: ")
+    seconds = time.perf_counter() - start
+    print(f"sweep {sweep} = {value}: test accuracy {epochs[-1].test.accuracy:.4f}, {seconds:.1f} s", flush=True)
+    timing = {**device_info(device), "value": value, "train_seconds": round(seconds, 3),
+              "epoch_seconds": [round(r.seconds, 3) for r in epochs]}
+    return {**point_metrics(sweep, value, first_loss, epochs, bags), **extra}, timing
+
+
+def point_workers(device: torch.device, points: int) -> int:
+    """How many points train at once: one per CPU core on CPU, one on a GPU.
+
+    On CPU the points' results do not depend on how many threads each gets (a test checks it).
+    """
+    return 1 if device.type == "cuda" else max(1, min(points, os.cpu_count() or 1))
+
+
+def map_points(function: Callable, arguments: list[tuple], workers: int) -> Iterator:
+    """function(*args) for each point, in order; with workers > 1, in that many fresh processes sharing the cores."""
+    if workers == 1:
+        yield from (function(*args) for args in arguments)
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    # spawn: a forked child of a process that has run OpenMP threads can hang
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+        yield from pool.map(function, *zip(*arguments, strict=True))
 
 
 def point_metrics(sweep: str, value, first_loss: float, epochs: list[EpochResult], bags: dict[str, Bags]) -> dict:
