@@ -50,11 +50,12 @@ def temp_files(project: Project) -> list[str]:
 
 
 def interrupted_repro(project: Project, signum: int) -> subprocess.CompletedProcess:
-    """dvc repro, sent signum (to DVC and the stage, as Ctrl-C or a kill would) once train_imdb is training."""
+    """dvc repro, sent signum (to DVC and the stage, as Ctrl-C or a kill would) once train_imdb has logged an epoch."""
     process = subprocess.Popen(["dvc", "repro", *TARGETS], cwd=project.root, env=project.env, start_new_session=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
-    while not list((project.root / "metrics").glob(".train_imdb.*.tmp")):
+    # an epoch logged: past start-up, into the loop a user would interrupt
+    while not list((project.root / "metrics").glob(".train_imdb.*.tmp/plots/metrics/train/loss.tsv")):
         assert process.poll() is None and time.monotonic() < deadline, "train_imdb never started training"
         time.sleep(0.02)
     os.killpg(process.pid, signum)
