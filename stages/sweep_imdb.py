@@ -1,6 +1,6 @@
 """Stage sweep_<name>: every point of one seed 002 sweep, each trained with sweeps.base and one thing changed.
 
-On CPU the points train side by side, one process per core; on a GPU one after another.
+On CPU the points train side by side, one process per core; on a GPU (or on a few reviews) one after another.
 """
 
 from reprolab.atomic import atomic_path, json_text
@@ -21,7 +21,8 @@ def main() -> None:
     device = resolve_device(params.base.device, "sweeps.base.device")
     values = params.values[sweep]
     data = read_archive(ARCHIVE) if sweep == "tokenizer" else load_bags(imdb_data_file(params.base.model))
-    workers = point_workers(device, len(values))
+    training = (data if sweep == "tokenizer" else data[0])["train"]
+    workers = point_workers(device, len(values), len(training.labels))
     print(f"sweep {sweep}: {len(values)} points, {workers} at a time", flush=True)
     results = map_points(sweep_point, [(sweep, value, params, device, data) for value in values], workers)
     with (atomic_path(f"metrics/sweeps/{sweep}", directory=True) as metrics_dir,

@@ -2,6 +2,7 @@
 
 import csv
 import math
+import os
 
 import numpy as np
 import torch
@@ -10,7 +11,8 @@ from conftest import write_idx_folder, write_imdb_archive
 from project import Project
 from reprolab.imdb import Bags
 from reprolab.params import SweepParams
-from reprolab.sweeps import map_points, point_name, point_params, subset_bags, sweep_point, train_point, turn_up_epoch
+from reprolab.sweeps import (map_points, point_name, point_params, point_workers, subset_bags, sweep_point, train_point,
+                             turn_up_epoch)
 from test_models import NUM_FEATURES, random_bags, train_params
 
 METRICS_WIDTH = 120  # `dvc metrics show` on the whole pipeline, in characters (the README states it)
@@ -105,3 +107,10 @@ def test_bare_repro_runs_every_stage_including_sweeps_and_report(tmp_path):
     project.set_params(sweeps__lr=[0.01, 0.1, 1.0])
     assert project.stages_run(project.repro().stdout) == ["sweep_lr", "sweep_table@lr", "report"]
     assert project.json("metrics/sweeps/lr/1.0.json")["value"] == 1.0
+
+
+def test_points_go_side_by_side_only_on_cpu_and_when_each_is_worth_a_process():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert point_workers(cpu, 11, 25_000) == min(11, os.cpu_count())
+    assert point_workers(cpu, 11, 200) == 1
+    assert point_workers(cuda, 11, 25_000) == 1

@@ -82,12 +82,17 @@ def sweep_point(sweep: str, value, params: SweepParams, device: torch.device, da
     return {**point_metrics(sweep, value, first_loss, epochs, bags), **extra}, timing
 
 
-def point_workers(device: torch.device, points: int) -> int:
-    """How many points train at once: one per CPU core on CPU, one on a GPU.
+PARALLEL_REVIEWS = 5_000  # fewer training reviews train a point faster than a worker process starts (3-4 s)
+
+
+def point_workers(device: torch.device, points: int, reviews: int) -> int:
+    """How many points train at once: on CPU one per core, once the points are worth a process each; on a GPU one.
 
     On CPU the points' results do not depend on how many threads each gets (a test checks it).
     """
-    return 1 if device.type == "cuda" else max(1, min(points, os.cpu_count() or 1))
+    if device.type == "cuda" or reviews < PARALLEL_REVIEWS:
+        return 1
+    return max(1, min(points, os.cpu_count() or 1))
 
 
 def map_points(function: Callable, arguments: list[tuple], workers: int) -> Iterator:
