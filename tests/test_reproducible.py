@@ -51,8 +51,10 @@ def temp_files(project: Project) -> list[str]:
 
 def interrupted_repro(project: Project, signum: int) -> subprocess.CompletedProcess:
     """dvc repro, sent signum (to DVC and the stage, as Ctrl-C or a kill would) once train_imdb has logged an epoch."""
+    # a job a shell started in the background ignores SIGINT, and its children inherit that: a user's Ctrl-C does not
     process = subprocess.Popen(["dvc", "repro", *TARGETS], cwd=project.root, env=project.env, start_new_session=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     # an epoch logged: past start-up, into the loop a user would interrupt
     while not list((project.root / "metrics").glob(".train_imdb.*.tmp/plots/metrics/train/loss.tsv")):
