@@ -105,12 +105,11 @@ class BagBatches:
         order = epoch_order(len(self.labels), self.shuffle, self.generator, shard=self.shard)
         ids, offsets = self._laid_out(order) if self.device.type == "cpu" else self._gathered(order.to(self.device))
         order = order.to(self.device)
-        batches = batch_slices(len(self.labels), self.batch_size, self.shard)
-        starts = [min(batch.start, len(order)) for batch in batches]
-        edges = offsets[starts + [len(order)]].tolist()  # one host sync per epoch, not per batch
-        for i, start in enumerate(starts):
-            stop = min(batches[i].stop, len(order))
-            yield ids[edges[i] : edges[i + 1]], offsets[start:stop] - edges[i], self.labels[order[start:stop]]
+        batches = batch_slices(len(self.labels), self.batch_size, self.shard)  # each starts within this process's rows
+        edges = offsets[[batch.start for batch in batches] + [len(order)]].tolist()  # one host sync per epoch
+        for i, batch in enumerate(batches):
+            rows = slice(batch.start, min(batch.stop, len(order)))  # offsets hold one entry past the last row
+            yield ids[edges[i] : edges[i + 1]], offsets[rows] - edges[i], self.labels[order[rows]]
 
     def resident(self, generator: torch.Generator) -> Resident:
         """The split as the graph engine reads it: each batch's bags become dense one-hot rows on the device.
