@@ -4,7 +4,7 @@ import torch
 
 from reprolab.atomic import atomic_path, csv_text
 from reprolab.cli import parse_stage_args, run_stage
-from reprolab.images import batch_class_counts, class_names, load_images, load_kept, strategy_batches
+from reprolab.images import batch_class_counts, load_images, load_kept, strategy_batches
 from reprolab.params import load_image_params, stage_choice
 from reprolab.report import save_figure, stacked_counts_figure
 
@@ -15,8 +15,8 @@ def main() -> None:
     args = parse_stage_args(__file__, __doc__, (("dataset", "one of images.datasets"),))
     params = load_image_params()
     name = stage_choice(args.dataset, params.datasets, "batch_composition: dataset (images.datasets)")
-    labels = load_images(f"data/images/{name}.pt")["train_labels"]
-    labels = labels[load_kept(f"data/images/{name}-kept.pt")]
+    arrays = load_images(f"data/images/{name}.pt")
+    labels = arrays["train_labels"][load_kept(f"data/images/{name}-kept.pt")]
     panels = {}
     for strategy, title in (("none", "shuffled, no sampler"), ("weighted_sampler", "WeightedRandomSampler")):
         generator = torch.Generator().manual_seed(params.train.seed)
@@ -25,7 +25,7 @@ def main() -> None:
                                       generator, params.train.seed)
         panels[title] = batch_class_counts(batches, NUM_BATCHES)
     minority = list(params.imbalance.classes)
-    figure = stacked_counts_figure(panels, class_names(name), f"{name}: class counts in the first {NUM_BATCHES} batches")
+    figure = stacked_counts_figure(panels, arrays["classes"], f"{name}: class counts in the first {NUM_BATCHES} batches")
     with atomic_path(f"metrics/batch_composition/{name}", directory=True) as out:
         for (strategy, counts) in zip(("none", "weighted_sampler"), panels.values(), strict=True):
             share = counts[:, minority].sum(1) / counts.sum(1)

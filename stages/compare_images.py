@@ -6,7 +6,6 @@ from pathlib import Path
 from reprolab.atomic import atomic_path, csv_text, json_text
 from reprolab.cli import parse_stage_args, run_stage
 from reprolab.errors import UserError
-from reprolab.images import class_names
 from reprolab.params import load_image_params, stage_choice
 from reprolab.report import grouped_bars_figure, markdown_table, save_figure
 
@@ -22,11 +21,11 @@ def main() -> None:
     args = parse_stage_args(__file__, __doc__, (("dataset", "one of images.datasets"),))
     params = load_image_params()
     name = stage_choice(args.dataset, params.datasets, "compare_images: dataset (images.datasets)")
-    names = class_names(name)
-    minority = [names[cls] for cls in params.imbalance.classes]
     folder = Path(f"metrics/evaluate_images/{name}")
     results = {s: (read_metrics(folder / s / "metrics.json"), read_metrics(folder / s / "per_class.json"))
                for s in params.strategies}
+    names = [key for key in next(iter(results.values()))[1] if key != "macro avg"]  # the classes, in label order
+    minority = [names[cls] for cls in params.imbalance.classes]
     summary = {s: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
                    "minority_recall": {c: per_class[c]["recall"] for c in minority}}
                for s, (m, per_class) in results.items()}

@@ -3,7 +3,7 @@
 from reprolab.batches import TensorBatches
 from reprolab.cli import parse_stage_args, run_stage
 from reprolab.device import resolve_device
-from reprolab.images import class_names, load_images, normalized
+from reprolab.images import load_images, normalized
 from reprolab.models import image_model
 from reprolab.params import load_image_params, stage_choice
 from reprolab.registry import STRATEGIES
@@ -24,7 +24,7 @@ def main() -> None:
     arrays, source = load_images(f"data/images/{name}.pt"), params.sources[name]
     test_batches = TensorBatches(normalized(arrays["test_images"], source.mean, source.std), arrays["test_labels"],
                                  params.evaluate.batch_size, device)
-    result = evaluate_and_record(model, test_batches, loss_function("ce"), class_names(name),
+    result = evaluate_and_record(model, test_batches, loss_function("ce"), arrays["classes"],
                                  f"metrics/evaluate_images/{name}/{strategy}", params.train.precision,
                                  f"{name}, {strategy}")
     print(f"{name} / {strategy}: test accuracy {result.accuracy:.4f}, loss {result.loss:.4f}")

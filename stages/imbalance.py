@@ -2,7 +2,7 @@
 
 from reprolab.atomic import atomic_path, csv_text, json_text, save_torch
 from reprolab.cli import parse_stage_args, run_stage
-from reprolab.images import class_counts, class_names, imbalance_indices, load_images
+from reprolab.images import class_counts, imbalance_indices, load_images
 from reprolab.params import load_image_params, stage_choice
 from reprolab.report import grouped_bars_figure, save_figure
 
@@ -11,9 +11,9 @@ def main() -> None:
     args = parse_stage_args(__file__, __doc__, (("dataset", "one of images.datasets"),))
     params = load_image_params()
     name = stage_choice(args.dataset, params.datasets, "imbalance: dataset (images.datasets)")
-    labels = load_images(f"data/images/{name}.pt")["train_labels"]
+    arrays = load_images(f"data/images/{name}.pt")
+    labels, names = arrays["train_labels"], arrays["classes"]
     kept = imbalance_indices(labels, params.imbalance)
-    names = class_names(name)
     before, after = class_counts(labels), class_counts(labels[kept])
     figure = grouped_bars_figure(names, {"original": before, "imbalanced": after}, "training samples",
                                  f"{name}: training samples per class")

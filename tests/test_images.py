@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import write_idx_folder
+from reprolab.atomic import save_torch
 from reprolab.batches import TensorBatches
 from reprolab.errors import UserError
 from reprolab.idx import parse_idx, read_idx_bytes, write_idx
@@ -55,7 +56,16 @@ def test_fetch_from_folder_caches_tensors(tmp_path, compress):
     loaded = load_images(tmp_path / "mnist.pt")
     assert loaded["train_images"].shape == (120, 28, 28) and loaded["train_images"].dtype == torch.uint8
     assert loaded["test_labels"].tolist() == [i % 10 for i in range(40)]
-    assert all(torch.equal(arrays[k], loaded[k]) for k in arrays)
+    assert all(torch.equal(arrays[k], loaded[k]) for k in arrays if k != "classes")
+    assert loaded["classes"] == arrays["classes"] == ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
+                                                      "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine"]
+
+
+def test_a_cache_without_class_names_asks_for_a_fresh_fetch(tmp_path):
+    save_torch(tmp_path / "mnist.pt", {"train_images": torch.zeros(2, 28, 28, dtype=torch.uint8)})
+    with pytest.raises(UserError, match=r"mnist.pt: image cache without train_labels, test_images, test_labels, classes; "
+                                        r"rerun 'dvc repro -f fetch_images@<dataset>'"):
+        load_images(tmp_path / "mnist.pt")
 
 
 def test_folder_md5_mismatch_writes_nothing(tmp_path):

@@ -17,6 +17,7 @@ from reprolab.idx import parse_idx, read_idx_bytes
 from reprolab.params import IDX_FILES, NUM_IMAGE_CLASSES, ImageSourceParams, ImbalanceParams
 
 SPLITS = {"train": IDX_FILES[:2], "test": IDX_FILES[2:]}
+CACHE_KEYS = (*(f"{split}_{kind}" for split in SPLITS for kind in ("images", "labels")), "classes")
 OFFLINE_HINT = "without internet, set data.{name}.source in params.yaml to a folder holding the four IDX files"
 
 
@@ -25,11 +26,6 @@ def torchvision_dataset(name: str):
     from torchvision import datasets
 
     return {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}[name]
-
-
-def class_names(name: str) -> list[str]:
-    """torchvision's class names for a dataset."""
-    return list(torchvision_dataset(name).classes)
 
 
 def _download(name: str, folder: Path) -> dict[str, bytes]:
@@ -104,19 +100,21 @@ def fetch_images(name: str, params: ImageSourceParams, dest: str | Path) -> dict
     else:
         folder = Path(params.source).expanduser()
         files, where = _read_local(name, folder, params.raw_md5), str(folder)
-    arrays = _arrays(files, where)
-    save_images(arrays, dest)
+    arrays = {**_arrays(files, where), "classes": list(torchvision_dataset(name).classes)}
+    save_torch(dest, arrays)
     return arrays
 
 
-def save_images(arrays: dict[str, torch.Tensor], dest: str | Path) -> None:
-    """Write the canonical cached form: uint8 images and int64 labels per split."""
-    save_torch(dest, arrays)
+def load_images(path: str | Path) -> dict:
+    """The cache fetch_images writes: uint8 images and int64 labels per split, and the class names.
 
-
-def load_images(path: str | Path) -> dict[str, torch.Tensor]:
-    """The dict written by save_images, in one call."""
-    return _load(path, "image cache", "fetch_images")
+    The names come from torchvision's list once, at fetch; the stages after it read them here without torchvision.
+    """
+    arrays = _load(path, "image cache", "fetch_images")
+    missing = [key for key in CACHE_KEYS if not isinstance(arrays, dict) or key not in arrays]
+    if missing:
+        raise UserError(f"{path}: image cache without {', '.join(missing)}; rerun 'dvc repro -f fetch_images@<dataset>'")
+    return arrays
 
 
 def load_kept(path: str | Path) -> torch.Tensor:
@@ -187,7 +185,7 @@ def undersample_indices(labels: torch.Tensor, seed: int) -> torch.Tensor:
 
 def normalized(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float (N, 1, 28, 28), ToTensor's /255 then Normalize(mean, std), all at once."""
-    return ((images.float() / 255.0 - mean) / std).unsqueeze(1)
+    return images.float().div_(255.0).sub_(mean).div_(std).unsqueeze(1)  # in place: one 4-byte copy, not four
 
 
 def strategy_batches(strategy: str, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
