@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from reprolab.batches import BagBatches
 from reprolab.imdb import (SPLITS, TOKENIZERS, build_vocab, encode_inputs, load_bags, load_corpus, read_archive,
                            save_bags, save_corpus, tokenize_reviews)
-from reprolab.models import OneHotMLP
+from reprolab.imdb_models import OneHotMLP
 from reprolab.seed_reference import SeedOneHotMLP
 from reprolab.train import evaluate, loss_function
 

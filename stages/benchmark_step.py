@@ -14,7 +14,8 @@ from reprolab.cli import parse_stage_args, run_stage
 from reprolab.device import device_info, resolve_device
 from reprolab.images import load_images, load_kept, normalized
 from reprolab.imdb import imdb_data_file, load_bags
-from reprolab.models import OneHotMLP, SimpleCNN
+from reprolab.imdb_models import OneHotMLP
+from reprolab.models import SimpleCNN
 from reprolab.params import load_image_params, load_step_benchmark_params, stage_choice
 from reprolab.report import markdown_table, save_figure, stacked_phases_figure
 from reprolab.seed_reference import SeedCachedOneHot, SeedOneHotMLP, SeedSimpleCNN, seed_image_loader

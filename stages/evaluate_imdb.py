@@ -1,10 +1,9 @@
 """Stage evaluate_imdb: accuracy, perplexity, per-class report and confusion matrix on test."""
 
-from reprolab.batches import imdb_batches
 from reprolab.cli import parse_stage_args, run_stage
 from reprolab.device import resolve_device
 from reprolab.imdb import CLASSES, imdb_data_file, load_bags
-from reprolab.models import imdb_model
+from reprolab.imdb_models import imdb_batches, imdb_model
 from reprolab.params import load_imdb_params
 from reprolab.record import evaluate_and_record, load_checkpoint
 from reprolab.train import loss_function

@@ -2,13 +2,12 @@
 
 from dataclasses import asdict
 
-from reprolab.batches import imdb_batches
 from reprolab.cli import parse_stage_args, run_stage
 from reprolab.device import resolve_device, seed_everything
 from reprolab.distributed import process_group, processes_planned, relaunch
-from reprolab.engines import imdb_graphable, resolve_engine
+from reprolab.engines import resolve_engine
 from reprolab.imdb import imdb_data_file, load_bags
-from reprolab.models import imdb_config, imdb_model
+from reprolab.imdb_models import imdb_batches, imdb_config, imdb_graphable, imdb_model
 from reprolab.params import load_imdb_params
 from reprolab.record import train_and_record
 from reprolab.train import bags_bytes, build_model, loss_function, require_batch_fits, require_device_memory

@@ -25,8 +25,22 @@ def imported_modules(path: Path) -> set[str]:
     return {f"src/{name.replace('.', '/')}.py" for name in found}
 
 
+# imdb_models.py is also read as text, without importing it, when IMDB params are checked (registry.declared_imdb_models)
+MODELS_FILE = f"{PACKAGE}/imdb_models.py"
+READS_MODELS_FILE = {"load_imdb_params", "load_sweep_params", "declared_imdb_models"}
+DEFINES_THEM = {f"{PACKAGE}/params.py", f"{PACKAGE}/registry.py"}
+
+
+def names_used(path: Path) -> set[str]:
+    """Every name a file refers to: variables, attributes and imported names."""
+    tree = ast.parse(path.read_text())
+    return ({node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+            | {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+            | {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names})
+
+
 def code_run_by(script: str) -> set[str]:
-    """script and every src/reprolab file it reaches through imports."""
+    """script and every src/reprolab file it reaches through imports, plus imdb_models.py where its models are read."""
     files, todo = {script}, [script]
     while todo:
         for module in imported_modules(REPO / todo.pop()):
@@ -34,6 +48,8 @@ def code_run_by(script: str) -> set[str]:
             if module not in files:
                 files.add(module)
                 todo.append(module)
+    if any(names_used(REPO / file) & READS_MODELS_FILE for file in files - DEFINES_THEM):
+        files.add(MODELS_FILE)
     return files
 
 
@@ -73,3 +89,10 @@ def test_editing_evaluation_code_makes_evaluation_stale(tmp_path):
     status = json.loads(project.run("dvc", "status", "--json", "evaluate_imdb").stdout)
     changed = [entry["changed deps"] for entry in status["evaluate_imdb"] if "changed deps" in entry]
     assert changed and changed[0] == {f"{PACKAGE}/record.py": "modified"}
+
+
+def test_editing_an_imdb_model_reruns_only_the_stages_that_name_or_run_one():
+    """The IMDB data stages and the image track do not read imdb_models.py, so a model's edit leaves them cached."""
+    readers = {name for name, stage in stages().items() if MODELS_FILE in stage["deps"]}
+    assert readers == {"encode_imdb", "train_imdb", "evaluate_imdb", "benchmark_step", "benchmark_gpu", "overfit_imdb",
+                       "sweep_table", "report", *(name for name in stages() if name.startswith("sweep_"))}

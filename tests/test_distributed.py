@@ -16,7 +16,7 @@ from reprolab.distributed import Shard, worker_error
 from reprolab.engines import resolve_engine
 from reprolab.errors import UserError
 from reprolab.images import sample_weights
-from reprolab.models import imdb_config
+from reprolab.imdb_models import imdb_config
 from test_models import random_bags, train_params
 
 TWO = (Shard(0, 2), Shard(1, 2))

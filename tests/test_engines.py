@@ -7,7 +7,8 @@ from reprolab.batches import BagBatches, TensorBatches, padded_bags
 from reprolab.engines import ResidentTrainer, make_optimizer, resolve_engine, train_epoch
 from reprolab.errors import UserError
 from reprolab.images import sample_weights
-from reprolab.models import OneHotMLP, SimpleCNN
+from reprolab.imdb_models import OneHotMLP
+from reprolab.models import SimpleCNN
 from reprolab.train import loss_function
 from test_models import NUM_FEATURES, random_bags, train_params
 

@@ -68,7 +68,7 @@ def test_metrics_never_hold_nan(tmp_path):
 
 
 def test_a_size_the_machine_cannot_hold_is_one_line_before_allocating():
-    from reprolab.models import OneHotMLP
+    from reprolab.imdb_models import OneHotMLP
 
     params = train_params(hidden=10_000_000)
     with pytest.raises(UserError, match=r"params.yaml: train_imdb.hidden and imdb.vocab_size make a model of "

@@ -9,7 +9,8 @@ from conftest import write_idx_folder, write_imdb_archive
 from project import Project
 from reprolab.batches import BagBatches, TensorBatches
 from reprolab.device import seed_everything
-from reprolab.models import OneHotMLP, image_model
+from reprolab.imdb_models import OneHotMLP
+from reprolab.models import image_model
 from reprolab.engines import fit, train_epoch
 from reprolab.train import loss_function
 from test_models import NUM_FEATURES, random_bags, train_params

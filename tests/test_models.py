@@ -7,7 +7,7 @@ import torch
 from reprolab.batches import BagBatches
 from reprolab.device import seed_everything
 from reprolab.imdb import Bags
-from reprolab.models import OneHotMLP, one_hot_rows, sparse_gradients_allowed, transpose_bags
+from reprolab.imdb_models import OneHotMLP, one_hot_rows, sparse_gradients_allowed, transpose_bags
 from reprolab.params import TrainParams
 from reprolab.engines import fit, make_optimizer
 from reprolab.train import evaluate, initial_loss, loss_function

@@ -6,7 +6,7 @@ import torch
 from reprolab.batches import SequenceBatches
 from reprolab.device import seed_everything
 from reprolab.imdb import PAD, UNK, Bags, TokenizedCorpus, encode_sequences
-from reprolab.models import EmbeddingMean, imdb_model
+from reprolab.imdb_models import EmbeddingMean, imdb_model
 from reprolab.engines import fit
 from reprolab.train import loss_function
 from test_models import train_params

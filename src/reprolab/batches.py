@@ -9,7 +9,6 @@ from torch.nn.utils.rnn import pad_sequence
 from reprolab.distributed import SINGLE, Shard
 from reprolab.engines import Resident
 from reprolab.imdb import PAD, Bags
-from reprolab.registry import IMDB_MODELS, INPUTS
 
 
 def epoch_order(count: int, shuffle: bool, generator: torch.Generator | None,
@@ -193,10 +192,3 @@ class SequenceBatches:
             padded = pad_sequence([self.ids[s:e] for s, e in zip(starts, ends, strict=True)] or [self.ids[:0]],
                                   batch_first=True, padding_value=PAD)
             yield padded.to(self.device), self.lengths[rows].to(self.device), self.labels[rows].to(self.device)
-
-
-def imdb_batches(mode: str, data: Bags, batch_size: int, device: torch.device, shuffle: bool = False,
-                 generator: torch.Generator | None = None, shard: Shard = SINGLE) -> BagBatches | SequenceBatches:
-    """Batches of the form a train_imdb.model reads (registry.IMDB_MODELS and INPUTS name their class)."""
-    kind = globals()[INPUTS[IMDB_MODELS[mode].inputs].batches]
-    return kind(data, batch_size, device, shuffle=shuffle, generator=generator, shard=shard)

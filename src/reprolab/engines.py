@@ -19,16 +19,10 @@ from tqdm import tqdm
 from reprolab.distributed import SINGLE, Shard
 from reprolab.errors import UserError
 from reprolab.params import TrainingRun
-from reprolab.registry import IMDB_MODELS, INPUTS
 from reprolab.train import (Batch, Criterion, EpochResult, autocast, diverged, evaluate, predicted_labels,
                             require_finite)
 
 WARMUP_STEPS = 3  # eager steps on a side stream before capture, as torch.cuda.graphs asks; undone afterwards
-
-
-def imdb_graphable(model: str) -> bool:
-    """Whether a train_imdb.model reads batches of one shape (registry.INPUTS), so the graph engine can capture it."""
-    return INPUTS[IMDB_MODELS[model].inputs].graphable
 
 
 def resolve_engine(name: str, device: torch.device, graphable: bool, param: str, processes: int = 1) -> str:

@@ -19,7 +19,8 @@ from reprolab.device import seed_everything
 from reprolab.engines import fit
 from reprolab.errors import UserError
 from reprolab.imdb import Bags
-from reprolab.models import OneHotMLP, SimpleCNN
+from reprolab.imdb_models import OneHotMLP
+from reprolab.models import SimpleCNN
 from reprolab.params import TrainingRun
 from reprolab.report import markdown_table
 from reprolab.seed_reference import SeedCachedOneHot, SeedOneHotMLP

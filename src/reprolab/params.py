@@ -17,7 +17,7 @@ from typing import Annotated, Any, get_args, get_origin, get_type_hints
 import yaml
 
 from reprolab.errors import UserError
-from reprolab.registry import ENGINES, IMDB_MODELS, STRATEGIES, SWEEPS
+from reprolab.registry import ENGINES, STRATEGIES, SWEEPS, declared_imdb_models
 
 PARAMS_FILE = "params.yaml"
 TOKENIZERS = ("split", "normalized")
@@ -91,6 +91,12 @@ def pattern(regex: str, expected: str, lower: bool = False) -> Check:
     return Check(expected, complaint, str.lower if lower else lambda value: value)
 
 
+def _imdb_model_complaint(value: Any) -> str | None:
+    names = declared_imdb_models()  # read here, not at import: only the IMDB loaders parse a model name
+    return None if isinstance(value, str) and value in names else "one of " + ", ".join(names)
+
+
+ImdbModelName = Annotated[str, Check("the name of an IMDB model (imdb_models.IMDB_MODELS)", _imdb_model_complaint)]
 PositiveInt = Annotated[int, _is("a positive integer", lambda value: _integer(value) and value >= 1)]
 Positive = Annotated[float, _is("a positive number", lambda value: _number(value) and value > 0, float)]
 NonNegative = Annotated[float, _is("a number >= 0", lambda value: _number(value) and value >= 0, float)]
@@ -169,7 +175,7 @@ class StageRun(TrainingRun):
 class TrainParams(TrainingRun):
     """sweeps.base, and (with processes) train_imdb."""
 
-    model: Annotated[str, one_of(IMDB_MODELS)]
+    model: ImdbModelName
     hidden: PositiveInt
     head: Annotated[str, one_of(HEADS)]
     shuffle: Flag
@@ -434,6 +440,11 @@ def load_image_params(path: str | os.PathLike = PARAMS_FILE) -> ImageParams:
                        imbalance=parse(ImbalanceParams, raw, "imbalance", source),
                        train=parse(ImageTrainParams, raw, "train_images", source),
                        evaluate=parse(EvalParams, raw, "evaluate_images", source))
+
+
+def load_section(cls: type, name: str, path: str | os.PathLike = PARAMS_FILE):
+    """One section alone, for a stage that reads nothing else (the IMDB data stages: no model name, so no model code)."""
+    return parse(cls, read_params(path), name, str(path))
 
 
 def load_loader_benchmark_params(path: str | os.PathLike = PARAMS_FILE) -> LoaderBenchmarkParams:

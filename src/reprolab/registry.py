@@ -1,32 +1,43 @@
 """The variant families, each said once: params validation, the stages, the sweeps and the report read these.
 
-Torch-free, so that checking params.yaml costs no torch import. Builders and batch types are named
-by their class in reprolab.models and reprolab.batches.
+Torch-free, so that checking params.yaml costs no torch import. The IMDB models are declared beside their
+classes in imdb_models.py and read from there by declared_imdb_models; batch types are named by their class
+in reprolab.batches.
 """
 
+import ast
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+IMDB_MODELS_FILE = Path(__file__).with_name("imdb_models.py")
 
 
 @dataclass(frozen=True)
 class ImdbModel:
-    """A value of train_imdb.model."""
+    """A value of train_imdb.model: an entry of imdb_models.IMDB_MODELS."""
 
     label: str
-    builder: str  # its class in reprolab.models, called with num_features, hidden, head and the options
+    builder: str  # its class in imdb_models.py, called with num_features, hidden, head and the options
     inputs: str  # a key of INPUTS: the form of the reviews it reads
     options: dict[str, Any] = field(default_factory=dict)
     sparse_sgd: bool = False  # plain SGD may give its first layer sparse gradients
 
 
-IMDB_MODELS = {
-    "embedding_bag": ImdbModel("one-hot MLP, first layer as a summed EmbeddingBag (the fast path)", "OneHotMLP", "bags",
-                               {"mode": "embedding_bag"}, sparse_sgd=True),
-    "dense": ImdbModel("one-hot MLP as one_hot @ W + b (the course's computation)", "OneHotMLP", "bags",
-                       {"mode": "dense"}),
-    "embedding_mean": ImdbModel("nn.Embedding averaged over each review's tokens", "EmbeddingMean", "sequences"),
-}
+@functools.cache
+def declared_imdb_models() -> dict[str, ImdbModel]:
+    """imdb_models.IMDB_MODELS, read from its source without running it (so without torch).
+
+    The stages that check the IMDB params (loaders load_imdb_params and load_sweep_params) read that file this way;
+    tests/test_deps.py counts it among their deps, and tests/test_registry.py checks both readings agree.
+    """
+    tree = ast.parse(IMDB_MODELS_FILE.read_text(), str(IMDB_MODELS_FILE))
+    table = next(node.value for node in tree.body if isinstance(node, ast.Assign)
+                 and [getattr(target, "id", None) for target in node.targets] == ["IMDB_MODELS"])
+    return {ast.literal_eval(name): ImdbModel(**{keyword.arg: ast.literal_eval(keyword.value) for keyword in entry.keywords})
+            for name, entry in zip(table.keys, table.values, strict=True)}
 
 
 @dataclass(frozen=True)

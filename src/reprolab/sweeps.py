@@ -11,13 +11,12 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from reprolab.batches import imdb_batches
 from reprolab.device import device_info, seed_everything
 from reprolab.imdb import SPLITS, Bags, build_vocab, data_report, encode_inputs, select_subset, tokenize_reviews
-from reprolab.models import imdb_config, imdb_model
+from reprolab.imdb_models import IMDB_MODELS, imdb_batches, imdb_config, imdb_graphable, imdb_model
 from reprolab.params import SweepParams, TrainParams
-from reprolab.registry import IMDB_MODELS, SWEEPS
-from reprolab.engines import fit, imdb_graphable, resolve_engine
+from reprolab.registry import SWEEPS
+from reprolab.engines import fit, resolve_engine
 from reprolab.train import EpochResult, build_model, initial_loss, loss_function, require_batch_fits
 
 
