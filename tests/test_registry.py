@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from project import REPO
-from reprolab import batches, imdb_models
+from reprolab import batches, imdb_models, registry
 from reprolab.imdb_models import IMDB_MODELS, imdb_batches, imdb_config, imdb_model
 from reprolab.params import ImageLists, TrainParams
 from reprolab.registry import INPUTS, STRATEGIES, SWEEPS, declared_imdb_models
@@ -38,6 +38,20 @@ def test_every_imdb_model_builds_batches_and_trains_through_the_registry(model):
 
 def test_the_torch_free_reading_of_the_models_is_the_module_itself():
     assert declared_imdb_models() == IMDB_MODELS
+
+
+def test_an_entry_the_torch_free_reader_cannot_read_says_what_it_must_be(tmp_path, monkeypatch):
+    module = tmp_path / "imdb_models.py"
+    module.write_text("WIDTH = 3\nIMDB_MODELS = {\"wide\": ImdbModel(label=\"w\", builder=\"OneHotMLP\", inputs=\"bags\", "
+                      "options={\"hidden\": WIDTH})}\n")
+    monkeypatch.setattr(registry, "IMDB_MODELS_FILE", module)
+    declared_imdb_models.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="imdb_models.py: each IMDB_MODELS entry must be \"name\": ImdbModel\\(...\\) "
+                                             "with literal keyword arguments"):
+            declared_imdb_models()
+    finally:
+        declared_imdb_models.cache_clear()
 
 
 def test_params_accept_exactly_the_registered_names(tmp_path):

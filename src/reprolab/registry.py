@@ -36,8 +36,12 @@ def declared_imdb_models() -> dict[str, ImdbModel]:
     tree = ast.parse(IMDB_MODELS_FILE.read_text(), str(IMDB_MODELS_FILE))
     table = next(node.value for node in tree.body if isinstance(node, ast.Assign)
                  and [getattr(target, "id", None) for target in node.targets] == ["IMDB_MODELS"])
-    return {ast.literal_eval(name): ImdbModel(**{keyword.arg: ast.literal_eval(keyword.value) for keyword in entry.keywords})
-            for name, entry in zip(table.keys, table.values, strict=True)}
+    try:
+        return {ast.literal_eval(name): ImdbModel(**{keyword.arg: ast.literal_eval(keyword.value) for keyword in entry.keywords})
+                for name, entry in zip(table.keys, table.values, strict=True)}
+    except (ValueError, TypeError, AttributeError) as err:
+        raise ValueError(f"{IMDB_MODELS_FILE}: each IMDB_MODELS entry must be \"name\": ImdbModel(...) with literal "
+                         f"keyword arguments ({err})") from None
 
 
 @dataclass(frozen=True)
