@@ -3,7 +3,7 @@
 from reprolab.atomic import write_json
 from reprolab.cli import parse_stage_args, run_stage
 from reprolab.imdb import build_vocab, data_report, load_corpus, save_vocab
-from reprolab.params import VocabParams, load_section
+from reprolab.params import load_imdb_params
 
 TOKENS = "data/imdb/tokens"
 VOCAB = "data/imdb/vocab.json"
@@ -12,11 +12,11 @@ REPORT = "metrics/imdb_data.json"
 
 def main() -> None:
     parse_stage_args(__file__, __doc__)
-    params = load_section(VocabParams, "imdb")
+    params = load_imdb_params()
     corpus = load_corpus(TOKENS)
-    vocab = build_vocab(corpus, params.vocab_size)
+    vocab = build_vocab(corpus, params.vocab.vocab_size)
     report = data_report(corpus, vocab)
-    save_vocab(vocab, params.tokenizer, VOCAB)
+    save_vocab(vocab, params.vocab.tokenizer, VOCAB)
     write_json(REPORT, report)
     train = report["train"]
     print(f"vocabulary {len(vocab)} words; train: {train['reviews']} reviews, "

@@ -2,7 +2,7 @@
 
 from reprolab.cli import parse_stage_args, run_stage
 from reprolab.fetch import fetch
-from reprolab.params import FetchParams, load_section
+from reprolab.params import load_imdb_params
 
 ARCHIVE = "data/raw/aclImdb_v1.tar.gz"
 OFFLINE_HINT = (
@@ -13,8 +13,8 @@ OFFLINE_HINT = (
 
 def main() -> None:
     parse_stage_args(__file__, __doc__)
-    params = load_section(FetchParams, "data.imdb")
-    fetch(params.url, params.sha256, ARCHIVE, "data.imdb.url", OFFLINE_HINT, "param data.imdb.sha256")
+    params = load_imdb_params()
+    fetch(params.fetch.url, params.fetch.sha256, ARCHIVE, "data.imdb.url", OFFLINE_HINT, "param data.imdb.sha256")
 
 
 if __name__ == "__main__":

@@ -442,11 +442,6 @@ def load_image_params(path: str | os.PathLike = PARAMS_FILE) -> ImageParams:
                        evaluate=parse(EvalParams, raw, "evaluate_images", source))
 
 
-def load_section(cls: type, name: str, path: str | os.PathLike = PARAMS_FILE):
-    """One section alone, for a stage that reads nothing else (the IMDB data stages: no model name, so no model code)."""
-    return parse(cls, read_params(path), name, str(path))
-
-
 def load_loader_benchmark_params(path: str | os.PathLike = PARAMS_FILE) -> LoaderBenchmarkParams:
     """The benchmark_loader section."""
     return parse(LoaderBenchmarkParams, read_params(path), "benchmark_loader", str(path))
