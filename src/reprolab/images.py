@@ -185,7 +185,7 @@ def undersample_indices(labels: torch.Tensor, seed: int) -> torch.Tensor:
 
 def normalized(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float (N, 1, 28, 28), ToTensor's /255 then Normalize(mean, std), all at once."""
-    return images.float().div_(255.0).sub_(mean).div_(std).unsqueeze(1)  # in place: one 4-byte copy, not four
+    return images.float().div_(255.0).sub_(mean).div_(std).unsqueeze(1)  # in place: one float copy, not four
 
 
 def strategy_batches(strategy: str, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
