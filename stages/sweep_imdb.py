@@ -7,9 +7,10 @@ from reprolab.atomic import atomic_path, json_text
 from reprolab.cli import parse_stage_args, run_stage
 from reprolab.device import resolve_device
 from reprolab.imdb import imdb_data_file, load_bags, read_archive
+from reprolab.parallel import side_by_side
 from reprolab.params import load_sweep_params, stage_choice
 from reprolab.registry import SWEEPS
-from reprolab.sweeps import map_points, point_name, point_workers, sweep_point
+from reprolab.sweeps import point_name, point_workers, sweep_point
 
 ARCHIVE = "data/raw/aclImdb_v1.tar.gz"
 
@@ -24,7 +25,7 @@ def main() -> None:
     training = (data if sweep == "tokenizer" else data[0])["train"]
     workers = point_workers(device, len(values), len(training.labels))
     print(f"sweep {sweep}: {len(values)} points, {workers} at a time", flush=True)
-    results = map_points(sweep_point, [(sweep, value, params, device, data) for value in values], workers)
+    results = side_by_side(sweep_point, [(sweep, value, params, device, data) for value in values], workers)
     with (atomic_path(f"metrics/sweeps/{sweep}", directory=True) as metrics_dir,
           atomic_path(f"timings/sweeps/{sweep}", directory=True) as timings_dir):
         for value, (metrics, timing) in zip(values, results, strict=True):

@@ -139,8 +139,8 @@ def assert_same_run(one: dict, two: dict, tolerance: float) -> None:
 
 def test_two_processes_train_images_as_one_does(project):
     # 181 kept images in batches of 34: five of 17 rows per process, then 11 rows split 6 + 5
-    one = train(project, "train_images", "mnist", "none")
-    two = train(project, "train_images", "mnist", "none", train_images__processes=2)
+    one = train(project, "train_images", "mnist")
+    two = train(project, "train_images", "mnist", train_images__processes=2)
     assert (one["metrics"]["processes"], two["metrics"]["processes"]) == (1, 2)
     assert_same_run(one, two, tolerance=1e-5)
     # rank 0's evaluation after the last epoch is what a single-process evaluation of the saved weights gives
@@ -207,13 +207,13 @@ def free_port() -> int:
 
 
 def test_two_nodes_on_one_machine_agree_with_the_single_node_job(project):
-    standalone = train(project, "train_images", "mnist", "none", train_images__processes=2)
+    standalone = train(project, "train_images", "mnist", train_images__processes=2)
     (project.root / "metrics/train_images/mnist/none/metrics.json").unlink()
     set_params(project)
     endpoint = f"127.0.0.1:{free_port()}"
     command = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1",
                "--rdzv-backend=c10d", f"--rdzv-endpoint={endpoint}", "--rdzv-id=two-nodes",
-               "stages/train_images.py", "mnist", "none"]
+               "stages/train_images.py", "mnist"]
     env = {**project.env, "OMP_NUM_THREADS": "1"}  # as the standalone job's processes have
     nodes = [subprocess.Popen(command, cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True) for _ in range(2)]
@@ -264,7 +264,7 @@ def test_a_bad_data_file_fails_the_job_and_dvc_records_nothing(project):
     kept.chmod(0o644)
     kept.write_bytes(saved[:100])
     try:
-        result = project.repro("--single-item", "train_images@mnist-none", check=False)
+        result = project.repro("--single-item", "train_images@mnist", check=False)
     finally:
         kept.write_bytes(saved)
     assert result.returncode != 0
@@ -273,5 +273,5 @@ def test_a_bad_data_file_fails_the_job_and_dvc_records_nothing(project):
     assert not (project.root / "models/images/mnist/none.pt").exists()
     assert not (project.root / "metrics/train_images/mnist/none").exists()
     lock = yaml.safe_load((project.root / "dvc.lock").read_text())["stages"]
-    assert "train_images@mnist-none" not in lock
+    assert "train_images@mnist" not in lock
     assert not [path for path in Path(project.root).rglob("*.tmp")]

@@ -2,6 +2,7 @@
 
 import gzip
 import hashlib
+import os
 
 import numpy as np
 import pytest
@@ -11,8 +12,10 @@ import torch.nn.functional as F
 from conftest import write_idx_folder
 from reprolab.atomic import save_torch
 from reprolab.batches import TensorBatches
+from reprolab.distributed import SINGLE, Shard
 from reprolab.errors import UserError
 from reprolab.idx import parse_idx, read_idx_bytes, write_idx
+from reprolab.image_training import strategy_workers
 from reprolab.images import (balanced_class_weights, batch_class_counts, fetch_images, imbalance_indices,
                              load_images, normalized, strategy_batches, undersample_indices)
 from reprolab.models import ImageMLP, SimpleCNN, uniform_dropout
@@ -196,3 +199,11 @@ def test_weighted_draws_equal_weighted_random_samplers_on_the_generators_device(
                                     generator=torch.Generator().manual_seed(3))
     for _ in range(2):  # two epochs: the generator moves on alike
         assert torch.cat([y for _, y in ours]).tolist() == [labels[i].item() for i in sampler]
+
+
+def test_strategies_train_side_by_side_only_on_cpu_in_one_process():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert strategy_workers(cpu, SINGLE, 4) == min(4, os.cpu_count())
+    assert strategy_workers(cpu, SINGLE, 1) == 1
+    assert strategy_workers(cpu, Shard(rank=0, world=2), 4) == 1
+    assert strategy_workers(cuda, SINGLE, 4) == 1

@@ -10,8 +10,9 @@ import torch
 from conftest import write_idx_folder, write_imdb_archive
 from project import Project
 from reprolab.imdb import Bags
+from reprolab.parallel import side_by_side
 from reprolab.params import SweepParams
-from reprolab.sweeps import (map_points, point_name, point_params, point_workers, subset_bags, sweep_point, train_point,
+from reprolab.sweeps import (point_name, point_params, point_workers, subset_bags, sweep_point, train_point,
                              turn_up_epoch)
 from test_models import NUM_FEATURES, random_bags, train_params
 
@@ -44,10 +45,10 @@ def test_points_side_by_side_find_what_they_find_one_after_another():
                          subset_size=8, overfit=None, overfit_reviews=0, vocab_size=NUM_FEATURES, eval_batch_size=32)
     data = ({"train": random_bags(200), "test": random_bags(60, seed=1)}, NUM_FEATURES)
     points = [("lr", lr, params, torch.device("cpu"), data) for lr in (0.1, 0.5, 2.0)]
-    alone = [metrics for metrics, _ in map_points(sweep_point, points, workers=1)]
-    side_by_side = list(map_points(sweep_point, points, workers=2))
-    assert [metrics for metrics, _ in side_by_side] == alone
-    assert [timing["value"] for _, timing in side_by_side] == [0.1, 0.5, 2.0]
+    alone = [metrics for metrics, _ in side_by_side(sweep_point, points, workers=1)]
+    together = list(side_by_side(sweep_point, points, workers=2))
+    assert [metrics for metrics, _ in together] == alone
+    assert [timing["value"] for _, timing in together] == [0.1, 0.5, 2.0]
     assert len({metrics["test_loss"] for metrics in alone}) == 3
 
 

@@ -188,6 +188,11 @@ def normalized(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     return images.float().div_(255.0).sub_(mean).div_(std).unsqueeze(1)  # in place: one float copy, not four
 
 
+def strategy_rows(strategy: str, labels: torch.Tensor, seed: int) -> torch.Tensor | slice:
+    """The training rows a strategy trains on: undersample's subset, else all of them."""
+    return undersample_indices(labels, seed) if strategy == "undersample" else slice(None)
+
+
 def strategy_batches(strategy: str, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
                      device: torch.device, generator: torch.Generator, seed: int,
                      shard: Shard = SINGLE) -> tuple[TensorBatches, torch.Tensor | None]:
@@ -196,9 +201,8 @@ def strategy_batches(strategy: str, images: torch.Tensor, labels: torch.Tensor, 
     if strategy == "weighted_sampler":
         return TensorBatches(images, labels, batch_size, device, generator=generator, weights=sample_weights(labels),
                              shard=shard), None
-    if strategy == "undersample":
-        rows = undersample_indices(labels, seed)
-        images, labels = images[rows], labels[rows]
+    rows = strategy_rows(strategy, labels, seed)
+    images, labels = images[rows], labels[rows]
     weights = balanced_class_weights(labels).to(device) if strategy == "class_weights" else None
     return TensorBatches(images, labels, batch_size, device, shuffle=True, generator=generator, shard=shard), weights
 

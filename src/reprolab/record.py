@@ -33,11 +33,11 @@ def _log_split(live, split: str, loss: float, accuracy: float) -> None:
 def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Batch], test_batches: Iterable[Batch],
                      params: TrainingRun, criteria: tuple[Criterion, Criterion], num_classes: int,
                      device: torch.device, metrics_dir: str, model_path: str, timings_path: str,
-                     engine: str = "eager", shard: Shard = SINGLE) -> None:
+                     engine: str = "eager", shard: Shard = SINGLE, label: str = "") -> None:
     """Fit model, logging per-epoch metrics and plots, then save the checkpoint and the timings.
 
     criteria: the training loss (possibly class-weighted) and the plain loss reported on test.
-    In a data-parallel job every process trains and only the main one writes.
+    In a data-parallel job every process trains and only the main one writes. label starts each printed line.
     """
     if shard.main:
         ensure_writable(metrics_dir, model_path, timings_path)
@@ -50,7 +50,7 @@ def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Bat
         for _ in epochs:
             pass
         return
-    print(f"initial loss {first_loss:.4f} (ln {num_classes} = {expected:.4f} for an untrained {num_classes}-class model)")
+    print(f"{label}initial loss {first_loss:.4f} (ln {num_classes} = {expected:.4f} for an untrained {num_classes}-class model)")
     epoch_seconds = []
     with atomic_path(metrics_dir, directory=True) as tmp_dir:
         with _live(tmp_dir) as live:
@@ -64,9 +64,9 @@ def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Bat
                 _log_split(live, "test", result.test.loss, result.test.accuracy)
                 live.next_step()
                 epoch_seconds.append(result.seconds)
-                print(f"epoch {result.epoch}/{params.epochs}: train loss {result.train_loss:.4f}, "
+                print(f"{label}epoch {result.epoch}/{params.epochs}: train loss {result.train_loss:.4f}, "
                       f"test loss {result.test.loss:.4f} (ppl {result.test.perplexity:.3f}), "
-                      f"test accuracy {result.test.accuracy:.4f}, {result.seconds:.2f}s")
+                      f"test accuracy {result.test.accuracy:.4f}, {result.seconds:.2f}s", flush=True)
         save_checkpoint(model, config, model_path)
     write_json(timings_path, {
         **device_info(device),

@@ -1,11 +1,8 @@
 """Seed 002's experiments: one training run per sweep point, several points at once on CPU, and what they found."""
 
 import math
-import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -92,18 +89,6 @@ def point_workers(device: torch.device, points: int, reviews: int) -> int:
     if device.type == "cuda" or reviews < PARALLEL_REVIEWS:
         return 1
     return max(1, min(points, os.cpu_count() or 1))
-
-
-def map_points(function: Callable, arguments: list[tuple], workers: int) -> Iterator:
-    """function(*args) for each point, in order; with workers > 1, in that many fresh processes sharing the cores."""
-    if workers == 1:
-        yield from (function(*args) for args in arguments)
-        return
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    # spawn: a forked child of a process that has run OpenMP threads can hang
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=torch.set_num_threads, initargs=(threads,)) as pool:
-        yield from pool.map(function, *zip(*arguments, strict=True))
 
 
 def point_metrics(sweep: str, value, first_loss: float, epochs: list[EpochResult], bags: dict[str, Bags]) -> dict:

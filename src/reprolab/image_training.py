@@ -1,0 +1,109 @@
+"""Train every rebalancing strategy of one image dataset: side by side on CPU, one after another on a GPU or under torchrun.
+
+The stage's outputs are folders per dataset, staged together: they all appear when every strategy has
+trained, and a failed strategy leaves the previous outputs as they were.
+"""
+
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from reprolab.atomic import atomic_path
+from reprolab.batches import TensorBatches
+from reprolab.device import seed_everything
+from reprolab.distributed import SINGLE, Shard
+from reprolab.images import load_images, load_kept, normalized, strategy_batches, strategy_rows
+from reprolab.models import image_model
+from reprolab.parallel import side_by_side
+from reprolab.params import NUM_IMAGE_CLASSES, ImageParams
+from reprolab.record import train_and_record
+from reprolab.train import build_model, loss_function, require_batch_fits, require_device_memory
+
+# torch threads per strategy on CPU: a second thread makes the CNN's step only a few per cent faster, while two
+# one-thread strategies side by side train nearly twice as fast; one thread also makes the bits the same on any core count
+THREADS = 1
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """The folders one dataset's training writes: a checkpoint, metrics, curves and timings per strategy."""
+
+    models: Path
+    metrics: Path
+    curves: Path
+    timings: Path
+
+
+def outputs(name: str) -> Outputs:
+    """Where dvc.yaml's train_images@<name> keeps its outputs."""
+    return Outputs(Path(f"models/images/{name}"), Path(f"metrics/train_images/{name}"),
+                   Path(f"metrics/train_images_curves/{name}"), Path(f"timings/train_images/{name}"))
+
+
+@contextmanager
+def staged(final: Outputs) -> Iterator[Outputs]:
+    """Temp folders beside the outputs; on success each replaces its output, on failure all are removed."""
+    with ExitStack() as stack:
+        yield Outputs(*(stack.enter_context(atomic_path(folder, directory=True)) for folder in vars(final).values()))
+
+
+def _data(name: str) -> tuple[dict, torch.Tensor]:
+    return load_images(f"data/images/{name}.pt"), load_kept(f"data/images/{name}-kept.pt")
+
+
+def check_strategies(name: str, params: ImageParams, device: torch.device) -> None:
+    """Before any training: the data are readable, fit the device, and every strategy keeps at least a batch."""
+    arrays, kept = _data(name)
+    require_device_memory(4 * (len(kept) + len(arrays["test_labels"])) * 28 * 28, device, "the normalised images",
+                          "train_images.device")
+    labels = arrays["train_labels"][kept]
+    for strategy in params.strategies:
+        rows = len(labels[strategy_rows(strategy, labels, params.train.seed)])
+        require_batch_fits(params.train, rows, f"{name} training images that {strategy} keeps")
+
+
+def train_strategy(name: str, strategy: str, params: ImageParams, device: torch.device, engine: str, out: Outputs,
+                   shard: Shard = SINGLE) -> None:
+    """Train one strategy and write its checkpoint, metrics, curves and timings into out's folders."""
+    train, source = params.train, params.sources[name]
+    generator = seed_everything(train.seed, train.deterministic)
+    arrays, kept = _data(name)
+    images = normalized(arrays["train_images"][kept], source.mean, source.std)
+    train_batches, class_weights = strategy_batches(strategy, images, arrays["train_labels"][kept],
+                                                    train.batch_size, device, generator, train.seed, shard)
+    test_batches = TensorBatches(normalized(arrays["test_images"], source.mean, source.std), arrays["test_labels"],
+                                 params.evaluate.batch_size, device)
+    config = {"name": train.model, "hidden": train.hidden}
+    model = build_model(lambda: image_model(**config), train, device, "train_images.hidden")
+    train_and_record(model, config, train_batches, test_batches, train,
+                     (loss_function("ce", class_weights), loss_function("ce")), num_classes=NUM_IMAGE_CLASSES,
+                     device=device, metrics_dir=str(out.metrics / strategy), model_path=str(out.models / f"{strategy}.pt"),
+                     timings_path=str(out.timings / f"{strategy}.json"), engine=engine, shard=shard,
+                     label=f"{name} / {strategy}: ")
+    if shard.main:  # DVCLive writes its curves beside metrics.json; dvc.yaml declares them as plots on their own
+        (out.metrics / strategy / "plots").rename(out.curves / strategy)
+
+
+def strategy_workers(device: torch.device, shard: Shard, strategies: int) -> int:
+    """How many strategies train at once: on CPU in one process, one per core; on a GPU or under torchrun one."""
+    if device.type == "cuda" or shard.world > 1:
+        return 1
+    return max(1, min(strategies, os.cpu_count() or 1))
+
+
+def train_strategies(name: str, params: ImageParams, device: torch.device, engine: str, shard: Shard = SINGLE) -> None:
+    """Check, then train each of images.strategies on dataset name; only the main process of a job writes."""
+    check_strategies(name, params, device)
+    workers = strategy_workers(device, shard, len(params.strategies))
+    threads = THREADS if device.type == "cpu" and shard.world == 1 else None
+    if shard.main:
+        print(f"training {name} on {device} with the {engine} engine in {shard.world} process(es), "
+              f"{workers} strateg{'y' if workers == 1 else 'ies'} at a time: {asdict(params.train)}", flush=True)
+    with staged(outputs(name)) if shard.main else nullcontext(outputs(name)) as out:
+        runs = [(name, strategy, params, device, engine, out, shard) for strategy in params.strategies]
+        for _ in side_by_side(train_strategy, runs, workers, threads):
+            pass

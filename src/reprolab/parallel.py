@@ -1,0 +1,29 @@
+"""Independent runs side by side on CPU: a few spawned processes share the cores, each with its own threads."""
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+
+import torch
+
+
+def side_by_side(function: Callable, arguments: list[tuple], workers: int, threads: int | None = None) -> Iterator:
+    """function(*args) for each run, in order; with workers > 1, in that many fresh processes.
+
+    threads: torch threads per run, in this process too when workers is 1; by default each worker gets its share
+    of the cores and a run in this process keeps what it has. A failed run cancels the runs not yet started.
+    """
+    if workers == 1:
+        if threads:
+            torch.set_num_threads(threads)
+        yield from (function(*args) for args in arguments)
+        return
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    # spawn: a forked child of a process that has run OpenMP threads can hang
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=torch.set_num_threads, initargs=(threads,))
+    try:
+        yield from pool.map(function, *zip(*arguments, strict=True))
+    finally:
+        pool.shutdown(cancel_futures=True)
