@@ -12,7 +12,7 @@ def side_by_side(function: Callable, arguments: list[tuple], workers: int, threa
     """function(*args) for each run, in order; with workers > 1, in that many fresh processes.
 
     threads: torch threads per run, in this process too when workers is 1; by default each worker gets its share
-    of the cores and a run in this process keeps what it has. A failed run cancels the runs not yet started.
+    of the cores and a run in this process keeps what it has.
     """
     if workers == 1:
         if threads:
@@ -21,9 +21,6 @@ def side_by_side(function: Callable, arguments: list[tuple], workers: int, threa
         return
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     # spawn: a forked child of a process that has run OpenMP threads can hang
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=torch.set_num_threads, initargs=(threads,))
-    try:
-        yield from pool.map(function, *zip(*arguments, strict=True))
-    finally:
-        pool.shutdown(cancel_futures=True)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+        yield from pool.map(function, *zip(*arguments, strict=True))  # a failure cancels the runs not yet started
