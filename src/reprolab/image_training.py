@@ -4,7 +4,6 @@ The stage's outputs are folders per dataset, staged together: they all appear wh
 trained, and a failed strategy leaves the previous outputs as they were.
 """
 
-import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import asdict, dataclass
@@ -18,7 +17,7 @@ from reprolab.device import seed_everything
 from reprolab.distributed import SINGLE, Shard
 from reprolab.images import load_images, load_kept, normalized, strategy_batches, strategy_rows
 from reprolab.models import image_model
-from reprolab.parallel import side_by_side
+from reprolab.parallel import cpu_workers, side_by_side
 from reprolab.params import NUM_IMAGE_CLASSES, ImageParams
 from reprolab.record import train_and_record
 from reprolab.train import build_model, loss_function, require_batch_fits, require_device_memory
@@ -92,7 +91,7 @@ def strategy_workers(device: torch.device, shard: Shard, strategies: int) -> int
     """How many strategies train at once: on CPU in one process, one per core; on a GPU or under torchrun one."""
     if device.type == "cuda" or shard.world > 1:
         return 1
-    return max(1, min(strategies, os.cpu_count() or 1))
+    return cpu_workers(strategies)
 
 
 def train_strategies(name: str, params: ImageParams, device: torch.device, engine: str, shard: Shard = SINGLE) -> None:

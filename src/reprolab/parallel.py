@@ -8,6 +8,11 @@ from concurrent.futures import ProcessPoolExecutor
 import torch
 
 
+def cpu_workers(runs: int) -> int:
+    """How many of runs go side by side on this machine's CPU: one per core."""
+    return max(1, min(runs, os.cpu_count() or 1))
+
+
 def side_by_side(function: Callable, arguments: list[tuple], workers: int, threads: int | None = None) -> Iterator:
     """function(*args) for each run, in order; with workers > 1, in that many fresh processes.
 

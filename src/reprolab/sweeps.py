@@ -1,7 +1,6 @@
 """Seed 002's experiments: one training run per sweep point, several points at once on CPU, and what they found."""
 
 import math
-import os
 import time
 from dataclasses import replace
 
@@ -11,6 +10,7 @@ import torch
 from reprolab.device import device_info, seed_everything
 from reprolab.imdb import SPLITS, Bags, build_vocab, data_report, encode_inputs, select_subset, tokenize_reviews
 from reprolab.imdb_models import IMDB_MODELS, imdb_batches, imdb_config, imdb_graphable, imdb_model
+from reprolab.parallel import cpu_workers
 from reprolab.params import SweepParams, TrainParams
 from reprolab.registry import SWEEPS
 from reprolab.engines import fit, resolve_engine
@@ -88,7 +88,7 @@ def point_workers(device: torch.device, points: int, reviews: int) -> int:
     """
     if device.type == "cuda" or reviews < PARALLEL_REVIEWS:
         return 1
-    return max(1, min(points, os.cpu_count() or 1))
+    return cpu_workers(points)
 
 
 def point_metrics(sweep: str, value, first_loss: float, epochs: list[EpochResult], bags: dict[str, Bags]) -> dict:
