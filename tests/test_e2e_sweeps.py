@@ -11,8 +11,7 @@ pytestmark = pytest.mark.e2e
 def project(tmp_path_factory):
     project = imdb_project(tmp_path_factory.mktemp("e2e-sweeps") / "repo", sweeps__base__device="cpu",
                            sweeps__lr=[0.0001, 0.01], sweeps__batch_size=[32, 1024])
-    tables = [f"sweep_table@{name}" for name in ("lr", "batch_size", "shuffle", "head", "tokenizer", "subset")]
-    project.repro(*tables, "overfit_imdb")
+    project.repro("sweep_tables", "overfit_imdb")
     return project
 
 

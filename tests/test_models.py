@@ -9,7 +9,7 @@ from reprolab.device import seed_everything
 from reprolab.imdb import Bags
 from reprolab.imdb_models import OneHotMLP, one_hot_rows, sparse_gradients_allowed, transpose_bags
 from reprolab.params import TrainParams
-from reprolab.engines import fit, make_optimizer
+from reprolab.engines import fit, make_optimizer, steps_by_hand
 from reprolab.train import evaluate, initial_loss, loss_function
 
 NUM_FEATURES = 50
@@ -78,6 +78,36 @@ def test_sparse_gradients_give_the_same_sgd_steps(head):
             optimizer.step()
     for p_dense, p_sparse in zip(dense.parameters(), sparse.parameters(), strict=True):
         torch.testing.assert_close(p_sparse, p_dense, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("batch_size", [1, 5, 16])
+@pytest.mark.parametrize("head", ["bce", "ce"])
+def test_hand_sgd_steps_are_autograd_and_torch_sgd_bit_for_bit(head, batch_size):
+    torch.manual_seed(0)
+    by_autograd = OneHotMLP(NUM_FEATURES, 16, head, "embedding_bag", sparse=True)
+    by_hand = OneHotMLP(NUM_FEATURES, 16, head, "embedding_bag", sparse=True)
+    by_hand.load_state_dict(by_autograd.state_dict())
+    params = train_params(head=head, optimizer="sgd", lr=0.5, batch_size=batch_size)
+    assert steps_by_hand(by_hand, params) and not steps_by_hand(OneHotMLP(NUM_FEATURES, 16, head), params)
+    assert not steps_by_hand(by_hand, train_params(optimizer="sgd", precision="bf16"))
+    optimizer, criterion = make_optimizer(by_autograd, params), loss_function(head)
+    for ids, offsets, labels in BagBatches(random_bags(64), batch_size, torch.device("cpu")):
+        optimizer.zero_grad()
+        criterion(by_autograd(ids, offsets), labels).backward()
+        optimizer.step()
+        logits, step = by_hand.sgd_forward(ids, offsets)
+        criterion(logits, labels).backward()
+        step(params.lr)
+        for expected, actual in zip(by_autograd.parameters(), by_hand.parameters(), strict=True):
+            assert torch.equal(actual, expected)
+
+
+def test_a_single_bag_transposes_without_sorting_only_when_its_ids_ascend():
+    for ids in ([2, 5, 9], [9, 2, 5, 2]):
+        distinct, holders, holder_offsets = transpose_bags(torch.tensor(ids), torch.tensor([0]), NUM_FEATURES)
+        assert distinct.tolist() == sorted(set(ids))
+        assert holders.tolist() == [0] * len(ids)
+        assert holder_offsets.tolist() == [sorted(ids).index(word) for word in sorted(set(ids))]
 
 
 @pytest.mark.parametrize("num_ids", [NUM_FEATURES, 2**16 + 1])  # numpy's radix path, then torch's sort

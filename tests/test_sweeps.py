@@ -106,7 +106,7 @@ def test_bare_repro_runs_every_stage_including_sweeps_and_report(tmp_path):
     assert project.stages_run(project.repro().stdout) == []
     project.commit("first run")
     project.set_params(sweeps__lr=[0.01, 0.1, 1.0])
-    assert project.stages_run(project.repro().stdout) == ["sweep_lr", "sweep_table@lr", "report"]
+    assert project.stages_run(project.repro().stdout) == ["sweep_lr", "sweep_tables", "report"]
     assert project.json("metrics/sweeps/lr/1.0.json")["value"] == 1.0
 
 

@@ -104,11 +104,15 @@ class BagBatches:
         order = epoch_order(len(self.labels), self.shuffle, self.generator, shard=self.shard)
         ids, offsets = self._laid_out(order) if self.device.type == "cpu" else self._gathered(order.to(self.device))
         order = order.to(self.device)
-        batches = batch_slices(len(self.labels), self.batch_size, self.shard)  # each starts within this process's rows
-        edges = offsets[[batch.start for batch in batches] + [len(order)]].tolist()  # one host sync per epoch
-        for i, batch in enumerate(batches):
-            rows = slice(batch.start, min(batch.stop, len(order)))  # offsets hold one entry past the last row
-            yield ids[edges[i] : edges[i + 1]], offsets[rows] - edges[i], self.labels[order[rows]]
+        # contiguous batches, each starting within this process's rows; the last may be short or empty
+        starts = [batch.start for batch in batch_slices(len(self.labels), self.batch_size, self.shard)]
+        rows = np.diff(starts + [len(order)]).tolist()
+        edges = offsets[starts + [len(order)]]
+        ids_per_batch = torch.diff(edges).tolist()  # one host sync per epoch
+        # each batch's offsets start at 0; cut once per epoch, so a step takes views instead of making tensors
+        relative = offsets[:-1] - edges[:-1].repeat_interleave(torch.tensor(rows, device=self.device),
+                                                               output_size=len(order))
+        yield from zip(ids.split(ids_per_batch), relative.split(rows), self.labels[order].split(rows))
 
     def resident(self, generator: torch.Generator) -> Resident:
         """The split as the graph engine reads it: each batch's bags become dense one-hot rows on the device.

@@ -1,4 +1,4 @@
-"""Stage sweep_table@<name>: one sweep's points as a markdown table, a DVC plot and a PNG."""
+"""Stage sweep_tables: each sweep's points as a markdown table, a DVC plot and a PNG, all in one process."""
 
 import json
 from pathlib import Path
@@ -6,9 +6,11 @@ from pathlib import Path
 from reprolab.atomic import atomic_path, csv_text
 from reprolab.cli import parse_stage_args, run_stage
 from reprolab.errors import UserError
-from reprolab.params import load_sweep_params, stage_choice
+from reprolab.params import load_sweep_params
 from reprolab.registry import SWEEPS
 from reprolab.report import markdown_table, save_figure, sweep_figure
+
+TABLES, POINTS = Path("reports/sweeps"), Path("reports/sweep_points")
 
 
 def read_points(folder: Path, values: tuple, sweep: str) -> list[dict]:
@@ -33,10 +35,8 @@ def columns(sweep: str, point: dict, timing: dict) -> dict:
     return row | {header: cell(point, timing) for header, cell in SWEEPS[sweep].columns.items()}
 
 
-def main() -> None:
-    args = parse_stage_args(__file__, __doc__, (("sweep", "one of " + ", ".join(SWEEPS)),))
-    params = load_sweep_params()
-    sweep = stage_choice(args.sweep, SWEEPS, "sweep_table: sweep")
+def write_table(sweep: str, params, tables: Path, points_dir: Path) -> None:
+    """One sweep's table and figure into tables/<sweep>/, its points into points_dir/<sweep>.csv."""
     values = params.values[sweep]
     points = read_points(Path(f"metrics/sweeps/{sweep}"), values, sweep)
     timings = read_points(Path(f"timings/sweeps/{sweep}"), values, sweep)
@@ -47,12 +47,20 @@ def main() -> None:
              f"{base.head} head unless swept")
     figure = sweep_figure(sweep, [str(v) for v in values], [p["test_accuracy"] for p in points],
                           [t["train_seconds"] for t in timings] if sweep == "batch_size" else None, title)
-    with atomic_path(f"reports/sweeps/{sweep}", directory=True) as out:
-        (out / "table.md").write_text(f"### {title}\n\n" + markdown_table(header, [list(r.values()) for r in rows]))
-        (out / "points.csv").write_text(csv_text(["value", "test_accuracy"],
-                                                 ((p["value"], p["test_accuracy"]) for p in points)))
-        save_figure(figure, out / f"{sweep}.png")
+    (tables / sweep).mkdir()
+    (tables / sweep / "table.md").write_text(f"### {title}\n\n" + markdown_table(header, [list(r.values()) for r in rows]))
+    save_figure(figure, tables / sweep / f"{sweep}.png")
+    (points_dir / f"{sweep}.csv").write_text(csv_text(["value", "test_accuracy"],
+                                                      ((p["value"], p["test_accuracy"]) for p in points)))
     print(markdown_table(header, [list(r.values()) for r in rows]))
+
+
+def main() -> None:
+    parse_stage_args(__file__, __doc__)
+    params = load_sweep_params()
+    with atomic_path(TABLES, directory=True) as tables, atomic_path(POINTS, directory=True) as points_dir:
+        for sweep in SWEEPS:
+            write_table(sweep, params, tables, points_dir)
 
 
 if __name__ == "__main__":
