@@ -21,8 +21,8 @@ def main() -> None:
     args = parse_stage_args(__file__, __doc__, (("dataset", "one of images.datasets"),))
     params = load_image_params()
     name = stage_choice(args.dataset, params.datasets, "compare_images: dataset (images.datasets)")
-    folder = Path(f"metrics/evaluate_images/{name}")
-    results = {s: (read_metrics(folder / s / "metrics.json"), read_metrics(folder / s / "per_class.json"))
+    metrics, reports = Path(f"metrics/evaluate_images/{name}"), Path(f"reports/evaluate_images/{name}")
+    results = {s: (read_metrics(metrics / s / "metrics.json"), read_metrics(reports / s / "per_class.json"))
                for s in params.strategies}
     names = [key for key in next(iter(results.values()))[1] if key != "macro avg"]  # the classes, in label order
     minority = [names[cls] for cls in params.imbalance.classes]

@@ -144,7 +144,7 @@ def test_two_processes_train_images_as_one_does(project):
     assert (one["metrics"]["processes"], two["metrics"]["processes"]) == (1, 2)
     assert_same_run(one, two, tolerance=1e-5)
     # rank 0's evaluation after the last epoch is what a single-process evaluation of the saved weights gives
-    project.run(sys.executable, "stages/evaluate_images.py", "mnist", "none")
+    project.run(sys.executable, "stages/evaluate_images.py", "mnist")
     evaluated = project.json("metrics/evaluate_images/mnist/none/metrics.json")
     assert evaluated["accuracy"] == two["metrics"]["test"]["accuracy"]
     assert evaluated["loss"] == pytest.approx(two["metrics"]["test"]["loss"], abs=1e-6)

@@ -35,6 +35,6 @@ def test_weighted_sampler_lifts_pullover_recall(project):
     assert plain["minority_recall"]["Pullover"] < 0.5
     assert sampled["minority_recall"]["Pullover"] >= 0.70
     assert sampled["macro_f1"] >= 0.87 > plain["macro_f1"]
-    per_class = project.json("metrics/evaluate_images/fashion_mnist/weighted_sampler/per_class.json")
+    per_class = project.json("reports/evaluate_images/fashion_mnist/weighted_sampler/per_class.json")
     assert per_class["Pullover"]["support"] == 1000
     assert project.stages_run(project.repro(*TARGETS).stdout) == []

@@ -13,7 +13,7 @@ import yaml
 from conftest import write_idx_folder, write_imdb_archive
 from project import Project
 
-TARGETS = ("evaluate_imdb", "evaluate_images@mnist-weighted_sampler")
+TARGETS = ("evaluate_imdb", "evaluate_images@mnist")
 RESULTS = ("metrics", "models", "data")
 TEMP = re.compile(r"^\..*\.tmp$")
 EPOCHS = 600  # on six reviews: long enough to interrupt a training run in the middle

@@ -8,9 +8,9 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from reprolab.errors import UserError
 
@@ -84,6 +84,16 @@ def atomic_path(dest: str | os.PathLike, directory: bool = False) -> Iterator[Pa
         if isinstance(err, OSError) and err.errno in WRITE_ERRORS:
             raise cannot_write(dest, err) from None
         raise
+
+
+Folders = TypeVar("Folders")
+
+
+@contextmanager
+def atomic_folders(final: Folders) -> Iterator[Folders]:
+    """atomic_path for each folder of a dataclass of paths: on success each replaces its output, on failure none does."""
+    with ExitStack() as stack:
+        yield type(final)(*(stack.enter_context(atomic_path(folder, directory=True)) for folder in vars(final).values()))
 
 
 def _apply_umask(path: Path) -> None:

@@ -4,14 +4,13 @@ The stage's outputs are folders per dataset, staged together: they all appear wh
 trained, and a failed strategy leaves the previous outputs as they were.
 """
 
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
-from reprolab.atomic import atomic_path
+from reprolab.atomic import atomic_folders
 from reprolab.batches import TensorBatches
 from reprolab.device import seed_everything
 from reprolab.distributed import SINGLE, Shard
@@ -41,13 +40,6 @@ def outputs(name: str) -> Outputs:
     """Where dvc.yaml's train_images@<name> keeps its outputs."""
     return Outputs(Path(f"models/images/{name}"), Path(f"metrics/train_images/{name}"),
                    Path(f"metrics/train_images_curves/{name}"), Path(f"timings/train_images/{name}"))
-
-
-@contextmanager
-def staged(final: Outputs) -> Iterator[Outputs]:
-    """Temp folders beside the outputs; on success each replaces its output, on failure all are removed."""
-    with ExitStack() as stack:
-        yield Outputs(*(stack.enter_context(atomic_path(folder, directory=True)) for folder in vars(final).values()))
 
 
 def _data(name: str) -> tuple[dict, torch.Tensor]:
@@ -102,7 +94,7 @@ def train_strategies(name: str, params: ImageParams, device: torch.device, engin
     if shard.main:
         print(f"training {name} on {device} with the {engine} engine in {shard.world} process(es), "
               f"{workers} strateg{'y' if workers == 1 else 'ies'} at a time: {asdict(params.train)}", flush=True)
-    with staged(outputs(name)) if shard.main else nullcontext(outputs(name)) as out:
+    with atomic_folders(outputs(name)) if shard.main else nullcontext(outputs(name)) as out:
         runs = [(name, strategy, params, device, engine, out, shard) for strategy in params.strategies]
         for _ in side_by_side(train_strategy, runs, workers, threads):
             pass
