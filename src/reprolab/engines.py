@@ -62,7 +62,7 @@ def train_epoch(model: nn.Module, batches: Iterable[Batch], optimizer: torch.opt
     In a data-parallel job (model wrapped in DDP, batches sharded) the loss and accuracy are the whole job's.
     """
     model.train()
-    # kept per batch and reduced once at the end: per-step bookkeeping ops were a fifth of a batch-1 step on CPU
+    # kept per batch and reduced once at the end: a handful of small ops per step is much of a batch-1 step on CPU
     losses, sizes, all_logits, all_labels = [], [], [], []
     count = len(batches) if hasattr(batches, "__len__") else None
     progress = tqdm(batches, desc=f"epoch {epoch}/{params.epochs}", leave=False, disable=None)

@@ -67,7 +67,7 @@ class OneHotMLP(nn.Module):
         """For plain SGD (sparse): logits as a leaf that takes the loss's gradient, and the step that uses it.
 
         The step backpropagates by hand and updates the weights in place: the same ops, so the same bits, as
-        autograd and torch.optim.SGD, without their per-op bookkeeping (a third of the time at batch 1 on CPU).
+        autograd and torch.optim.SGD, without their per-op bookkeeping (a batch-1 step on CPU takes 30% less time).
         """
         hidden = F.embedding_bag(ids, self.first_weight, offsets, mode="sum") + self.first_bias
         activations = torch.relu(hidden)

@@ -42,7 +42,7 @@ def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
 def autocast(model: nn.Module, precision: str) -> AbstractContextManager:
     """bf16 autocast on the model's device when precision is bf16; a no-op context for fp32."""
     if precision != "bf16":
-        return nullcontext()  # a disabled torch.autocast still costs ~10 us a step, much of a batch-1 step on CPU
+        return nullcontext()  # entering a disabled torch.autocast costs microseconds, a share of a batch-1 step on CPU
     device_type = next(model.parameters()).device.type
     # no weight-cast cache: a captured CUDA graph must not keep a cast made outside it
     return torch.autocast(device_type, dtype=torch.bfloat16, cache_enabled=False)
