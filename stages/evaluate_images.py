@@ -1,4 +1,4 @@
-"""Stage evaluate_images@<dataset>: each strategy's accuracy, per-class report and confusion matrix on the whole test split."""
+"""Stage evaluate_images@<dataset>: each strategy's accuracy, per-class report and confusion matrix on the test split."""
 
 from reprolab.cli import parse_stage_args, run_stage
 from reprolab.device import resolve_device

@@ -91,9 +91,10 @@ Folders = TypeVar("Folders")
 
 @contextmanager
 def atomic_folders(final: Folders) -> Iterator[Folders]:
-    """atomic_path for each folder of a dataclass of paths: on success each replaces its output, on failure none does."""
+    """atomic_path for each folder of a dataclass of paths: on success each replaces its output, on failure none."""
     with ExitStack() as stack:
-        yield type(final)(*(stack.enter_context(atomic_path(folder, directory=True)) for folder in vars(final).values()))
+        folders = [stack.enter_context(atomic_path(folder, directory=True)) for folder in vars(final).values()]
+        yield type(final)(*folders)
 
 
 def _apply_umask(path: Path) -> None:

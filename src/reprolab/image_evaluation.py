@@ -1,4 +1,4 @@
-"""Evaluate every rebalancing strategy of one image dataset in one process (a process start costs more than an evaluation).
+"""Evaluate every rebalancing strategy of one image dataset in one process: a start costs more than an evaluation.
 
 DVC reads every file of a metrics folder as metrics, and draws every file of a plots folder with one
 template, so each kind of output has its own folder per dataset. They are staged together: they all

@@ -78,8 +78,11 @@ class OneHotMLP(nn.Module):
             grad = logits.grad
             grad_hidden = grad.mm(self.out.weight).masked_fill_(activations <= 0, 0)  # ReLU's backward
             distinct, holders, holder_offsets = transpose_bags(ids, offsets, self.num_features)
-            self.first_weight.index_add_(0, distinct, F.embedding_bag(holders, grad_hidden, holder_offsets, mode="sum"),
-                                         alpha=-lr)
+            rows = F.embedding_bag(holders, grad_hidden, holder_offsets, mode="sum")
+            # the sparse add torch.optim.SGD makes: index_add_ gives the same bits, but took 65% longer at batch 128 on
+            # 2 threads
+            self.first_weight.add_(torch.sparse_coo_tensor(distinct.unsqueeze(0), rows, self.first_weight.shape,
+                                                           is_coalesced=True, check_invariants=False), alpha=-lr)
             self.first_bias.add_(grad_hidden.sum(0), alpha=-lr)
             self.out.weight.add_(grad.t().mm(activations), alpha=-lr)
             self.out.bias.add_(grad.sum(0), alpha=-lr)
