@@ -6,7 +6,7 @@ from pathlib import Path
 from reprolab.atomic import atomic_path, csv_text
 from reprolab.cli import parse_stage_args, run_stage
 from reprolab.errors import UserError
-from reprolab.params import load_sweep_params
+from reprolab.params import SweepParams, load_sweep_params
 from reprolab.registry import SWEEPS
 from reprolab.report import markdown_table, save_figure, sweep_figure
 
@@ -35,32 +35,32 @@ def columns(sweep: str, point: dict, timing: dict) -> dict:
     return row | {header: cell(point, timing) for header, cell in SWEEPS[sweep].columns.items()}
 
 
-def write_table(sweep: str, params, tables: Path, points_dir: Path) -> None:
+def write_table(sweep: str, params: SweepParams, points: list[dict], timings: list[dict], tables: Path,
+                points_dir: Path) -> None:
     """One sweep's table and figure into tables/<sweep>/, its points into points_dir/<sweep>.csv."""
-    values = params.values[sweep]
-    points = read_points(Path(f"metrics/sweeps/{sweep}"), values, sweep)
-    timings = read_points(Path(f"timings/sweeps/{sweep}"), values, sweep)
     rows = [columns(sweep, p, t) for p, t in zip(points, timings, strict=True)]
-    header = list(rows[0])
+    table = markdown_table(list(rows[0]), [list(r.values()) for r in rows])
     base = params.base
     title = (f"sweep of {SWEEPS[sweep].label}: {base.optimizer} lr {base.lr}, batch {base.batch_size}, {base.epochs} epochs, "
              f"{base.head} head unless swept")
-    figure = sweep_figure(sweep, [str(v) for v in values], [p["test_accuracy"] for p in points],
+    figure = sweep_figure(sweep, [str(v) for v in params.values[sweep]], [p["test_accuracy"] for p in points],
                           [t["train_seconds"] for t in timings] if sweep == "batch_size" else None, title)
     (tables / sweep).mkdir()
-    (tables / sweep / "table.md").write_text(f"### {title}\n\n" + markdown_table(header, [list(r.values()) for r in rows]))
+    (tables / sweep / "table.md").write_text(f"### {title}\n\n" + table)
     save_figure(figure, tables / sweep / f"{sweep}.png")
     (points_dir / f"{sweep}.csv").write_text(csv_text(["value", "test_accuracy"],
                                                       ((p["value"], p["test_accuracy"]) for p in points)))
-    print(markdown_table(header, [list(r.values()) for r in rows]))
+    print(table)
 
 
 def main() -> None:
     parse_stage_args(__file__, __doc__)
     params = load_sweep_params()
+    results = {sweep: [read_points(Path(f"{folder}/sweeps/{sweep}"), params.values[sweep], sweep)
+                       for folder in ("metrics", "timings")] for sweep in SWEEPS}  # every sweep read before any writing
     with atomic_path(TABLES, directory=True) as tables, atomic_path(POINTS, directory=True) as points_dir:
-        for sweep in SWEEPS:
-            write_table(sweep, params, tables, points_dir)
+        for sweep, (points, timings) in results.items():
+            write_table(sweep, params, points, timings, tables, points_dir)
 
 
 if __name__ == "__main__":
