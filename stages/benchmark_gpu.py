@@ -15,14 +15,15 @@ from reprolab.params import load_gpu_benchmark_params, load_image_params, load_i
 OUT = "timings/benchmark_gpu"
 
 
-def local_sources(imdb_url: str, image_sources: dict) -> dict:
+def _absolute(location: str) -> str:
+    return location if "://" in location or location == "download" else str(Path(location).expanduser().resolve())
+
+
+def local_sources(imdb_sources: tuple, image_sources: dict) -> dict:
     """The data params with local paths made absolute, so a copy of the repository elsewhere finds the same files."""
-    absolute = {}
-    if "://" not in imdb_url:
-        absolute["data.imdb.url"] = str(Path(imdb_url).expanduser().resolve())
+    absolute: dict = {"data.imdb.sources": [{"at": _absolute(at), "sha256": sha256} for at, sha256 in imdb_sources]}
     for name, source in image_sources.items():
-        if source.source != "download":
-            absolute[f"data.{name}.source"] = str(Path(source.source).expanduser().resolve())
+        absolute[f"data.{name}.sources"] = [_absolute(folder) for folder in source.sources]
     return absolute
 
 
@@ -43,7 +44,7 @@ def main() -> None:
     imdb_run = replace(imdb.train, model="embedding_bag", epochs=params.epochs)
     results = gpu_benchmark(bags, num_features, image_data, imdb_run, replace(images.train, epochs=params.epochs), device)
     if params.pipeline:
-        overrides = {**local_sources(imdb.fetch.url, images.sources), "benchmark_gpu.devices": []}
+        overrides = {**local_sources(imdb.fetch.sources, images.sources), "benchmark_gpu.devices": []}
         results["pipeline_seconds"] = pipeline_seconds(Path.cwd(), overrides)
     with atomic_path(OUT, directory=True) as out:
         (out / "results.json").write_text(json_text(results, out / "results.json"))

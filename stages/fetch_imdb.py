@@ -1,20 +1,18 @@
-"""Stage fetch_imdb: data.imdb.url -> data/raw/aclImdb_v1.tar.gz, sha256-verified."""
+"""Stage fetch_imdb: the first of data.imdb.sources that can be had -> data/raw/aclImdb_v1.tar.gz, sha256-verified."""
 
 from reprolab.cli import parse_stage_args, run_stage
-from reprolab.fetch import fetch
+from reprolab.fetch import fetch_first
 from reprolab.params import load_imdb_params
 
 ARCHIVE = "data/raw/aclImdb_v1.tar.gz"
-OFFLINE_HINT = (
-    "without internet, set data.imdb.url in params.yaml to a local copy of the archive "
-    "(a path or file:// URL) and data.imdb.sha256 to its sha256"
-)
+OFFLINE_HINT = "without internet, put a local copy of the archive first in data.imdb.sources, with its sha256"
 
 
 def main() -> None:
     parse_stage_args(__file__, __doc__)
     params = load_imdb_params()
-    fetch(params.fetch.url, params.fetch.sha256, ARCHIVE, "data.imdb.url", OFFLINE_HINT, "param data.imdb.sha256")
+    used = fetch_first(params.fetch.sources, ARCHIVE, "data.imdb.sources", OFFLINE_HINT)
+    print(f"{ARCHIVE}: from {used}")
 
 
 if __name__ == "__main__":

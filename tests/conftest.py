@@ -43,7 +43,10 @@ def imdb_archive(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def default_params() -> dict:
-    return yaml.safe_load((REPO / "params.yaml").read_text())
+    """The committed params.yaml, whatever the working copy's says."""
+    from project import committed_params
+
+    return yaml.safe_load(committed_params())
 
 
 def write_idx_folder(folder: Path, train: int = 120, test: int = 40, seed: int = 0, compress: bool = True) -> dict:

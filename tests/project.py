@@ -10,19 +10,30 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+RESULTS = ("metrics/", "timings/", "reports/")
+
+
+def committed_params() -> str:
+    """params.yaml as committed: tests never read the working copy's (a user's edits stay the user's)."""
+    return subprocess.run(["git", "show", "HEAD:params.yaml"], cwd=REPO, capture_output=True, text=True,
+                          check=True).stdout
 
 
 class Project:
-    """The repository's files copied into `root`, committed, with params set per test."""
+    """The repository's tracked code copied into `root` with the committed params.yaml, committed; params set per test.
+
+    Results (metrics/, reports/, dvc.lock) are left behind: a test's pipeline makes its own.
+    """
 
     def __init__(self, root: Path):
         self.root = root
-        files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                               cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+        files = subprocess.run(["git", "ls-files", "--cached"], cwd=REPO, capture_output=True, text=True,
+                               check=True).stdout.split()
         for name in files:
-            if (REPO / name).is_file() and not name.startswith(("metrics/", "timings/", "reports/")) and name != "dvc.lock":
+            if (REPO / name).is_file() and not name.startswith(RESULTS) and name not in ("dvc.lock", "params.yaml"):
                 (root / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(REPO / name, root / name)
+        (root / "params.yaml").write_text(committed_params())
         self.env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                     "PYTHONPATH": str(REPO / "src"), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t.invalid",
                     "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t.invalid", "DVC_NO_ANALYTICS": "1"}
@@ -60,7 +71,7 @@ class Project:
         path.write_text(yaml.safe_dump(params, sort_keys=False))
 
     def use_archive(self, archive: Path) -> None:
-        self.set_params(data__imdb__url=str(archive), data__imdb__sha256=hashlib.sha256(archive.read_bytes()).hexdigest())
+        self.set_params(data__imdb__sources=[{"at": str(archive), "sha256": hashlib.sha256(archive.read_bytes()).hexdigest()}])
 
     def repro(self, *targets: str, check: bool = True) -> subprocess.CompletedProcess:
         return self.run("dvc", "repro", *targets, check=check)

@@ -45,7 +45,7 @@ def test_benchmark_stages_on_tiny_data(tmp_path):
     project = Project(tmp_path / "repo")
     project.use_archive(write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz"))
     md5 = write_idx_folder(tmp_path / "mnist", train=400, test=40)
-    project.set_params(imdb__vocab_size=8, images__datasets=["mnist"], data__mnist__source=str(tmp_path / "mnist"),
+    project.set_params(imdb__vocab_size=8, images__datasets=["mnist"], data__mnist__sources=[str(tmp_path / "mnist")],
                        data__mnist__raw_md5=md5, benchmark_loader__dataset="mnist", benchmark_loader__num_workers=[0, 1],
                        benchmark_loader__prefetch_factor=[2], benchmark_loader__batches=2, benchmark_loader__repeats=1,
                        benchmark_loader__batch_size=8, benchmark_loader__io_delay_ms=0.1,

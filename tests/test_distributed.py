@@ -106,7 +106,7 @@ def project(tmp_path_factory) -> Project:
     project.set_params(imdb__vocab_size=8, train_imdb__epochs=4, train_imdb__batch_size=6, train_imdb__device="cpu",
                        train_imdb__optimizer="sgd", train_imdb__lr=0.5,
                        images__datasets=["mnist"], images__strategies=["none"],
-                       data__mnist__source=str(inputs / "mnist"), data__mnist__raw_md5=md5, imbalance__fraction=0.5,
+                       data__mnist__sources=[str(inputs / "mnist")], data__mnist__raw_md5=md5, imbalance__fraction=0.5,
                        train_images__model="mlp", train_images__hidden=16, train_images__epochs=2,
                        train_images__batch_size=34, train_images__device="cpu", evaluate_images__batch_size=40)
     project.commit("tiny params")

@@ -18,7 +18,7 @@ TARGETS = ("compare_images@fashion_mnist", "batch_composition@fashion_mnist")
 def project(tmp_path_factory):
     require_real_data(FOLDER, "REPROLAB_FASHION_MNIST", "Fashion-MNIST (apt-get install dataset-fashion-mnist)")
     project = Project(tmp_path_factory.mktemp("e2e-images") / "repo")
-    project.set_params(images__datasets=["fashion_mnist"], data__fashion_mnist__source=str(FOLDER),
+    project.set_params(images__datasets=["fashion_mnist"], data__fashion_mnist__sources=[str(FOLDER)],
                        train_images__device="cpu")
     project.commit("use Debian's Fashion-MNIST")
     return project

@@ -88,7 +88,7 @@ def test_image_pipeline_on_cuda(tmp_path):
     project = Project(tmp_path / "repo")
     md5 = write_idx_folder(tmp_path / "mnist", train=200, test=40)
     project.set_params(images__datasets=["mnist"], images__strategies=["none", "weighted_sampler"],
-                       data__mnist__source=str(tmp_path / "mnist"), data__mnist__raw_md5=md5,
+                       data__mnist__sources=[str(tmp_path / "mnist")], data__mnist__raw_md5=md5,
                        train_images__epochs=1, train_images__device="cuda", train_images__precision="bf16")
     project.repro("compare_images@mnist")
     assert project.json("timings/train_images/mnist/weighted_sampler.json")["device"] == "cuda"

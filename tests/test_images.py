@@ -24,7 +24,7 @@ from reprolab.seed_reference import SeedSimpleCNN
 
 
 def source(folder, md5) -> ImageSourceParams:
-    return ImageSourceParams(source=str(folder), raw_md5=md5, mean=0.5, std=0.5)
+    return ImageSourceParams(sources=(str(folder),), raw_md5=md5, mean=0.5, std=0.5)
 
 
 def test_idx_round_trip_gzip_and_raw(tmp_path):
@@ -84,8 +84,16 @@ def test_missing_file_and_folder(tmp_path):
     (tmp_path / "raw/train-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(UserError, match="neither train-labels-idx1-ubyte.gz nor train-labels-idx1-ubyte"):
         fetch_images("mnist", source(tmp_path / "raw", md5), tmp_path / "mnist.pt")
-    with pytest.raises(UserError, match="no such folder .*data.mnist.source"):
+    with pytest.raises(UserError, match="no folder in data.mnist.sources exists"):
         fetch_images("mnist", source(tmp_path / "absent", md5), tmp_path / "mnist.pt")
+
+
+def test_the_first_folder_that_exists_is_read(tmp_path):
+    md5 = write_idx_folder(tmp_path / "second", seed=1)
+    params = ImageSourceParams(sources=(str(tmp_path / "absent"), str(tmp_path / "second"), "download"), raw_md5=md5,
+                               mean=0.5, std=0.5)
+    arrays = fetch_images("mnist", params, tmp_path / "mnist.pt")
+    assert arrays["train_images"].shape == (120, 28, 28)
 
 
 def test_count_mismatch_and_bad_labels(tmp_path):

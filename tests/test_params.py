@@ -31,7 +31,7 @@ def test_defaults_load(tmp_path, default_params):
     params = load_imdb_params(write(tmp_path, default_params))
     assert params.vocab.tokenizer == "normalized"
     assert params.train.head == "bce" and params.train.lr > 0
-    assert len(params.fetch.sha256) == 64
+    assert all(len(sha256) == 64 for _, sha256 in params.fetch.sources)
 
 
 @pytest.mark.parametrize(
@@ -65,13 +65,12 @@ def test_bad_value_names_the_param(tmp_path, default_params, section, key, value
 
 def test_bad_fetch_params(tmp_path, default_params):
     params = copy.deepcopy(default_params)
-    params["data"]["imdb"]["url"] = "ftp://example.org/a.tar.gz"
-    with pytest.raises(UserError, match="data.imdb.url must be a URL"):
-        load_imdb_params(write(tmp_path, params))
-    params = copy.deepcopy(default_params)
-    params["data"]["imdb"]["sha256"] = "abc"
-    with pytest.raises(UserError, match="data.imdb.sha256 must be a sha256 of 64 hex digits"):
-        load_imdb_params(write(tmp_path, params))
+    for bad in ({"at": "ftp://example.org/a.tar.gz", "sha256": "0" * 64}, {"at": "a.tar.gz", "sha256": "abc"},
+                {"at": "a.tar.gz", "sha256": "0" * 64, "md5": "0" * 32}):
+        params["data"]["imdb"]["sources"] = [bad]
+        with pytest.raises(UserError, match=re.escape("data.imdb.sources must be a non-empty list of {at: a local path "
+                                                      "or a URL (http://, https://, file://), sha256: 64 hex digits}")):
+            load_imdb_params(write(tmp_path, params))
 
 
 def test_missing_key_and_section(tmp_path, default_params):
@@ -171,7 +170,7 @@ def test_bad_sweep_value_names_the_param(tmp_path, default_params, dotted, value
     [
         ("train_imdb.lr", float("inf"), "train_imdb.lr must be a positive number, got inf"),
         ("train_imdb.grad_clip", float("nan"), "train_imdb.grad_clip must be a number >= 0, got nan"),
-        ("data.imdb.sha256", 0, "data.imdb.sha256 must be a sha256 of 64 hex digits (quote it in params.yaml: YAML read a number), got 0"),
+        ("data.imdb.sources", [], "data.imdb.sources must be a non-empty list of {at: a local path"),
         ("train_imdb.lerning_rate", 0.1, "params.yaml: unknown key train_imdb.lerning_rate (did you mean train_imdb.lr?)"),
         ("imdb.vocab", 10, "params.yaml: unknown key imdb.vocab (did you mean imdb.vocab_size?)"),
         ("train_imbd", {}, "params.yaml: unknown key train_imbd (did you mean train_imdb?)"),
@@ -184,13 +183,6 @@ def test_non_finite_numbers_and_unknown_keys_are_one_line(tmp_path, default_para
     with pytest.raises(UserError, match=re.escape(message)) as err:
         load_imdb_params(path)
     assert "\n" not in str(err.value)
-
-
-def test_checksum_of_zeros_unquoted_in_yaml_is_explained(tmp_path):
-    text = ((REPO / "params.yaml").read_text().replace("c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe", "0" * 64))
-    (tmp_path / "params.yaml").write_text(text)
-    with pytest.raises(UserError, match=re.escape("(quote it in params.yaml: YAML read a number), got 0")):
-        load_imdb_params(tmp_path / "params.yaml")
 
 
 def test_invalid_yaml_names_the_line(tmp_path):
@@ -228,28 +220,12 @@ def test_sweep_values_and_keys_are_checked(tmp_path, default_params, dotted, val
         load_sweep_params(write(tmp_path, with_value(default_params, dotted, value)))
 
 
-def test_offline_switch_points_every_source_at_local_copies(tmp_path):
-    import subprocess
-    import sys
-
-    from conftest import write_idx_folder, write_imdb_archive
-
-    params = tmp_path / "params.yaml"
-    params.write_text((REPO / "params.yaml").read_text())
-    archive = write_imdb_archive(tmp_path / "imdb.tar.gz")
-    write_idx_folder(tmp_path / "fashion")
-    command = [sys.executable, "-m", "reprolab.offline", "--imdb", str(archive), "--fashion-mnist",
-               str(tmp_path / "fashion"), "--params", str(params)]
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
-    assert "images.datasets: ['mnist', 'fashion_mnist'] -> ['fashion_mnist']" in result.stdout
-    loaded = load_imdb_params(params)
-    assert loaded.fetch.url == str(archive) and len(loaded.fetch.sha256) == 64
-    assert load_image_params(params).sources["fashion_mnist"].source == str(tmp_path / "fashion")
-    assert "# http(s)://, file:// or a plain path" in params.read_text()  # comments kept
-    again = subprocess.run(command, capture_output=True, text=True, check=True)
-    assert "already reads these local copies" in again.stdout
-    missing = subprocess.run([*command[:4], str(tmp_path / "nope.tar.gz"), *command[5:]], capture_output=True, text=True)
-    assert missing.returncode == 1 and missing.stderr == f"error: {tmp_path / 'nope.tar.gz'}: no such file (the IMDB archive, --imdb)\n"
+def test_data_sources_are_lists_tried_in_order(tmp_path, default_params):
+    imdb = load_imdb_params(write(tmp_path, default_params)).fetch.sources
+    assert [at for at, _ in imdb][-1].startswith("https://") and all(len(sha) == 64 for _, sha in imdb)
+    assert load_image_params(write(tmp_path, default_params)).sources["fashion_mnist"].sources[-1] == "download"
+    with pytest.raises(UserError, match=re.escape("data.imdb.sources must be a non-empty list of {at: a local path")):
+        load_imdb_params(write(tmp_path, with_value(default_params, "data.imdb.sources", [{"at": "x.tar.gz"}])))
 
 
 def test_every_param_a_message_names_exists_in_params_yaml(default_params):

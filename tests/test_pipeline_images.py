@@ -15,7 +15,7 @@ FINAL = ("compare_images@mnist", "batch_composition@mnist")
 def project(tmp_path):
     project = Project(tmp_path / "repo")
     md5 = write_idx_folder(tmp_path / "mnist", train=400, test=60)
-    project.set_params(images__datasets=["mnist"], data__mnist__source=str(tmp_path / "mnist"),
+    project.set_params(images__datasets=["mnist"], data__mnist__sources=[str(tmp_path / "mnist")],
                        data__mnist__raw_md5=md5, imbalance__fraction=0.25, train_images__epochs=1,
                        train_images__batch_size=16, train_images__device="cpu", evaluate_images__batch_size=32)
     project.commit("tiny image params")

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from project import REPO
+from project import REPO, committed_params
 from reprolab import batches, imdb_models, registry
 from reprolab.imdb_models import IMDB_MODELS, imdb_batches, imdb_config, imdb_model
 from reprolab.params import ImageLists, TrainParams
@@ -99,7 +99,7 @@ def test_a_model_added_in_its_module_alone_is_accepted_and_trains(tmp_path):
     module.write_text(module.read_text().replace("IMDB_MODELS = {\n", "IMDB_MODELS = {\n    \"bag_max\": ImdbModel(label=\"max-"
                                                  "pooled word vectors\", builder=\"BagMax\", inputs=\"bags\"),\n")
                       + NEW_MODEL)
-    params = (REPO / "params.yaml").read_text().replace("  model: embedding_bag", "  model: bag_max", 1)
+    params = committed_params().replace("  model: embedding_bag", "  model: bag_max", 1)
     (tmp_path / "params.yaml").write_text(params)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO / "tests")])}
     run = subprocess.run([sys.executable, "-c", TRAIN_IT, str(tmp_path / "params.yaml")], env=env, capture_output=True,

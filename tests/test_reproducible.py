@@ -31,7 +31,7 @@ def tiny_project(root: Path, inputs: dict) -> Project:
     project.use_archive(inputs["archive"])
     project.set_params(imdb__vocab_size=8, train_imdb__epochs=EPOCHS, train_imdb__batch_size=2, train_imdb__device="cpu",
                        images__datasets=["mnist"], images__strategies=["weighted_sampler"],
-                       data__mnist__source=str(inputs["mnist"]), data__mnist__raw_md5=inputs["md5"],
+                       data__mnist__sources=[str(inputs["mnist"])], data__mnist__raw_md5=inputs["md5"],
                        imbalance__fraction=0.5, train_images__epochs=2, train_images__batch_size=16,
                        train_images__device="cpu", evaluate_images__batch_size=40)
     project.commit("tiny params")

@@ -71,7 +71,7 @@ def test_bare_repro_runs_every_stage_including_sweeps_and_report(tmp_path):
     md5 = write_idx_folder(tmp_path / "mnist", train=200, test=40)
     project.set_params(
         imdb__vocab_size=8, train_imdb__epochs=1, train_imdb__batch_size=2, train_imdb__device="cpu",
-        images__datasets=["mnist"], images__strategies=["none", "weighted_sampler"], data__mnist__source=str(tmp_path / "mnist"),
+        images__datasets=["mnist"], images__strategies=["none", "weighted_sampler"], data__mnist__sources=[str(tmp_path / "mnist")],
         data__mnist__raw_md5=md5, imbalance__fraction=0.5, train_images__epochs=1, train_images__device="cpu",
         benchmark_loader__dataset="mnist", benchmark_loader__num_workers=[0], benchmark_loader__prefetch_factor=[2],
         benchmark_loader__batches=2, benchmark_loader__repeats=1, benchmark_loader__io_delay_ms=0.0,

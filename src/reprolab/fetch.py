@@ -4,6 +4,7 @@ import hashlib
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
@@ -14,6 +15,10 @@ from reprolab.atomic import atomic_path
 from reprolab.errors import UserError
 
 CHUNK = 1 << 20
+
+
+class Unreachable(UserError):
+    """A download that got no file (network, HTTP status): the next source may still serve it."""
 
 
 def local_source(url: str) -> Path | None:
@@ -36,13 +41,14 @@ def _copy_hashing(src: BinaryIO, dst: BinaryIO, total: int | None, label: str, a
 
 
 def _open_url(url: str, param: str, hint: str):
+    hint = f"; {hint}" if hint else ""
     try:
         return urllib.request.urlopen(url, timeout=60)
     except urllib.error.HTTPError as err:
-        raise UserError(f"cannot download {url} (param {param}): HTTP {err.code} {err.reason}; {hint}") from None
+        raise Unreachable(f"cannot download {url} (param {param}): HTTP {err.code} {err.reason}{hint}") from None
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
-        raise UserError(f"cannot download {url} (param {param}): {reason}; {hint}") from None
+        raise Unreachable(f"cannot download {url} (param {param}): {reason}{hint}") from None
 
 
 def fetch(url: str, expected: str, dest: str | os.PathLike, param: str, hint: str, checksum_from: str,
@@ -71,3 +77,23 @@ def fetch(url: str, expected: str, dest: str | os.PathLike, param: str, hint: st
             )
 
 
+
+
+def fetch_first(sources: Sequence[tuple[str, str]], dest: str | os.PathLike, param: str, hint: str) -> str:
+    """Fetch the first of (location, sha256) that can be had: a path that exists, else a URL that answers.
+
+    A local path that is absent is skipped, as is a URL that cannot be reached; a file that is had
+    but fails its checksum stops the fetch. Returns the location used.
+    """
+    missing = []
+    for location, sha256 in sources:
+        local = local_source(location)
+        if local is not None and not local.exists():
+            missing.append(f"{local}: no such file")
+            continue
+        try:
+            fetch(location, sha256, dest, param, "", f"param {param}")
+            return location
+        except Unreachable as err:
+            missing.append(str(err))
+    raise UserError(f"no source in {param} could be had ({'; '.join(missing)}); {hint}")

@@ -18,7 +18,7 @@ from reprolab.params import IDX_FILES, NUM_IMAGE_CLASSES, ImageSourceParams, Imb
 
 SPLITS = {"train": IDX_FILES[:2], "test": IDX_FILES[2:]}
 CACHE_KEYS = (*(f"{split}_{kind}" for split in SPLITS for kind in ("images", "labels")), "classes")
-OFFLINE_HINT = "without internet, set data.{name}.source in params.yaml to a folder holding the four IDX files"
+OFFLINE_HINT = "without internet, put a folder holding the four IDX files first in data.{name}.sources"
 
 
 def torchvision_dataset(name: str):
@@ -35,7 +35,7 @@ def _download(name: str, folder: Path) -> dict[str, bytes]:
         errors = []
         for mirror in dataset.mirrors:
             try:
-                fetch(mirror + filename, md5, folder / filename, f"data.{name}.source", OFFLINE_HINT.format(name=name),
+                fetch(mirror + filename, md5, folder / filename, f"data.{name}.sources", OFFLINE_HINT.format(name=name),
                       checksum_from="torchvision's checksum list", algorithm="md5")
                 break
             except UserError as err:
@@ -59,9 +59,7 @@ def _read_local(name: str, folder: Path, raw_md5: dict[str, str]) -> dict[str, b
     Debian's dataset-fashion-mnist recompresses the files, so their .gz digests differ from
     upstream while the decompressed content is the same.
     """
-    param = f"data.{name}.source"
-    if not folder.is_dir():
-        raise UserError(f"{folder}: no such folder (param {param})")
+    param = f"data.{name}.sources"
     upstream = {filename.removesuffix(".gz"): md5 for filename, md5 in torchvision_dataset(name).resources}
     files = {}
     for base in IDX_FILES:
@@ -92,14 +90,22 @@ def _arrays(files: dict[str, bytes], source: str) -> dict[str, torch.Tensor]:
     return arrays
 
 
+def _read_first(name: str, params: ImageSourceParams, folder: Path) -> tuple[dict[str, bytes], str]:
+    """The IDX files from the first of data.<name>.sources that exists ("download" always does), and where from."""
+    for source in params.sources:
+        if source == "download":
+            return _download(name, folder), torchvision_dataset(name).mirrors[0]
+        local = Path(source).expanduser()
+        if local.is_dir():
+            return _read_local(name, local, params.raw_md5), str(local)
+    raise UserError(f"no folder in data.{name}.sources exists ({', '.join(params.sources)}); "
+                    f"add 'download', or a folder holding the four IDX files")
+
+
 def fetch_images(name: str, params: ImageSourceParams, dest: str | Path) -> dict[str, torch.Tensor]:
     """Download or copy a dataset's IDX files, validate them, and save one cached .pt file."""
-    if params.source == "download":
-        with tempfile.TemporaryDirectory() as folder:
-            files, where = _download(name, Path(folder)), torchvision_dataset(name).mirrors[0]
-    else:
-        folder = Path(params.source).expanduser()
-        files, where = _read_local(name, folder, params.raw_md5), str(folder)
+    with tempfile.TemporaryDirectory() as folder:
+        files, where = _read_first(name, params, Path(folder))
     arrays = {**_arrays(files, where), "classes": list(torchvision_dataset(name).classes)}
     save_torch(dest, arrays)
     return arrays

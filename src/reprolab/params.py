@@ -82,15 +82,6 @@ def at_least(minimum: int) -> Check:
     return _is(f"an integer >= {minimum}", lambda value: _integer(value) and value >= minimum)
 
 
-def pattern(regex: str, expected: str, lower: bool = False) -> Check:
-    def complaint(value: Any) -> str | None:
-        if _integer(value):  # YAML reads an unquoted run of digits (a checksum of 64 zeros, say) as a number
-            return f"{expected} (quote it in params.yaml: YAML read a number)"
-        return None if isinstance(value, str) and re.fullmatch(regex, value) else expected
-
-    return Check(expected, complaint, str.lower if lower else lambda value: value)
-
-
 def _imdb_model_complaint(value: Any) -> str | None:
     names = declared_imdb_models()  # read here, not at import: only the IMDB loaders parse a model name
     return None if isinstance(value, str) and value in names else "one of " + ", ".join(names)
@@ -107,14 +98,23 @@ Fraction = Annotated[float, Check("a positive number", lambda value: "a positive
 NO_YAML = {"yaml": False}  # a field the reader fills in, not a key of the section
 
 
+def _location(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip()) and ("://" not in value or value.startswith(URL_SCHEMES))
+
+
+def _archive_sources(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(item, dict) and set(item) == {"at", "sha256"} and _location(item["at"])
+        and isinstance(item["sha256"], str) and re.fullmatch(r"[0-9a-fA-F]{64}", item["sha256"]) for item in value)
+
+
 @dataclass(frozen=True)
 class FetchParams:
-    """data.imdb: a URL (http, https, file) or a local path, and its sha256."""
+    """data.imdb: where the archive may be had, tried in order, each with its sha256."""
 
-    url: Annotated[str, Check("a URL (http://, https://, file://) or a local path", lambda value: None if (
-        isinstance(value, str) and value.strip() and ("://" not in value or value.startswith(URL_SCHEMES)))
-        else "a URL (http://, https://, file://) or a local path")]
-    sha256: Annotated[str, pattern(r"[0-9a-fA-F]{64}", "a sha256 of 64 hex digits", lower=True)]
+    sources: Annotated[tuple[tuple[str, str], ...], _is(
+        "a non-empty list of {at: a local path or a URL (http://, https://, file://), sha256: 64 hex digits}",
+        _archive_sources, lambda value: tuple((item["at"], item["sha256"].lower()) for item in value))]
 
 
 @dataclass(frozen=True)
@@ -211,9 +211,11 @@ def _md5s(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class ImageSourceParams:
-    """data.<dataset>: "download" or a folder of the four IDX files, their decompressed md5s, and Normalize's mean/std."""
+    """data.<dataset>: folders of the four IDX files or "download", tried in order; their decompressed md5s; Normalize's mean/std."""
 
-    source: Annotated[str, pattern(r"\S.*", "'download' or a folder holding the four IDX files")]
+    sources: Annotated[tuple[str, ...], _is("a non-empty list of folders holding the four IDX files, or 'download'",
+                                            lambda value: isinstance(value, list) and bool(value) and all(
+                                                isinstance(item, str) and item.strip() for item in value), tuple)]
     raw_md5: Annotated[dict, _is("a mapping of IDX file names to md5 digests (32 hex digits) of their decompressed "
                                  "content", _md5s, lambda value: {k: v.lower() for k, v in value.items()})]
     mean: NonNegative
