@@ -112,7 +112,7 @@ def test_unreadable_file(tmp_path):
 def test_image_and_benchmark_defaults_load(tmp_path, default_params):
     path = write(tmp_path, default_params)
     params = load_image_params(path)
-    assert params.datasets == ("mnist", "fashion_mnist") and "weighted_sampler" in params.strategies
+    assert params.datasets == ("fashion_mnist",) and "weighted_sampler" in params.strategies
     assert params.imbalance.classes == (1, 2) and params.imbalance.fraction == 0.05
     assert len(params.sources["fashion_mnist"].raw_md5) == 4 and params.train.model == "cnn"
     assert load_loader_benchmark_params(path).num_workers == (0, 1, 2, 4, 8)
@@ -129,7 +129,7 @@ def test_image_and_benchmark_defaults_load(tmp_path, default_params):
         ("imbalance.fraction", 1.5, "imbalance.fraction must be a number in (0, 1], got 1.5"),
         ("imbalance.fraction", 0, "imbalance.fraction must be a positive number"),
         ("data.fashion_mnist.raw_md5", {"train-images-idx3-ubyte": "xyz"}, "data.fashion_mnist.raw_md5 must be a mapping of IDX file names"),
-        ("data.mnist.raw_md5", {"train-images": "0" * 32}, "data.mnist.raw_md5 must be a mapping"),
+        ("data.fashion_mnist.raw_md5", {"train-images": "0" * 32}, "data.fashion_mnist.raw_md5 must be a mapping"),
         ("train_images.model", "resnet", "train_images.model must be one of cnn, mlp"),
         ("train_images.precision", "fp16", "train_images.precision must be one of fp32, bf16, got 'fp16'"),
         ("benchmark_loader.num_workers", [0, -1], "benchmark_loader.num_workers must be a non-empty list of distinct integers >= 0"),
