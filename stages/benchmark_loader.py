@@ -49,7 +49,7 @@ def main() -> None:
 def write_outputs(results: dict, params) -> None:
     """Per-dataset CSV (DVC plots), a markdown table, a PNG and the machine it ran on."""
     rows = [[name, config, s["median"], s["min"], s["max"]] for name, configs in results.items() for config, s in configs.items()]
-    table = markdown_table(["dataset", "loader", "batches/s (median)", "min", "max"], rows)
+    table = markdown_table(["dataset", "loader", "batches/s (median)", "min", "max"], rows, digits=3)
     configs = list(results[params.dataset])
     figure = grouped_bars_figure(configs, {name: [results[name].get(c, {"median": 0})["median"] for c in configs]
                                            for name in results}, "batches per second (median)",

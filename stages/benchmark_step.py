@@ -92,7 +92,7 @@ def main() -> None:
     with atomic_path(OUT, directory=True) as out:
         for track, text in csvs.items():
             (out / f"{track}.csv").write_text(text)
-        (out / "table.md").write_text(markdown_table(["track", "variant", *(f"{p} ms" for p in PHASES), "total ms"], rows))
+        (out / "table.md").write_text(markdown_table(["track", "variant", *(f"{p} ms" for p in PHASES), "total ms"], rows, digits=3))
         (out / "results.json").write_text(json_text({**device_info(device), "batches_measured": params.batches,
                                                      "ms_per_batch": tracks}, out / "results.json"))
         save_figure(figure, out / "step.png")

@@ -28,23 +28,28 @@ def read_points(folder: Path, values: tuple, sweep: str) -> list[dict]:
     return [found[repr(v)] for v in values]
 
 
-def columns(sweep: str, point: dict, timing: dict) -> dict:
+def columns(sweep: str, point: dict) -> dict:
     """The table row of one point: value, test accuracy and perplexity, then the sweep's own columns."""
     row = {SWEEPS[sweep].label: str(point["value"]), "test accuracy": point["test_accuracy"],
            "test perplexity": point["test_perplexity"]}
-    return row | {header: cell(point, timing) for header, cell in SWEEPS[sweep].columns.items()}
+    return row | {header: cell(point) for header, cell in SWEEPS[sweep].columns.items()}
 
 
-def write_table(sweep: str, params: SweepParams, points: list[dict], timings: list[dict], tables: Path,
-                points_dir: Path) -> None:
-    """One sweep's table and figure into tables/<sweep>/, its points into points_dir/<sweep>.csv."""
-    rows = [columns(sweep, p, t) for p, t in zip(points, timings, strict=True)]
-    table = markdown_table(list(rows[0]), [list(r.values()) for r in rows])
+def sweep_title(sweep: str, params: SweepParams) -> str:
+    """What the sweep changes and the base it changes it from, the swept key left out."""
     base = params.base
-    title = (f"sweep of {SWEEPS[sweep].label}: {base.optimizer} lr {base.lr}, batch {base.batch_size}, {base.epochs} epochs, "
-             f"{base.head} head unless swept")
-    figure = sweep_figure(sweep, [str(v) for v in params.values[sweep]], [p["test_accuracy"] for p in points],
-                          [t["train_seconds"] for t in timings] if sweep == "batch_size" else None, title)
+    setup = {"optimizer": base.optimizer, "lr": f"lr {base.lr}", "batch_size": f"batch {base.batch_size}",
+             "epochs": f"{base.epochs} epochs", "head": f"{base.head} head"}
+    setup.pop(SWEEPS[sweep].key or "", None)
+    return f"sweep of {SWEEPS[sweep].label}: " + ", ".join(setup.values())
+
+
+def write_table(sweep: str, params: SweepParams, points: list[dict], tables: Path, points_dir: Path) -> None:
+    """One sweep's table and figure into tables/<sweep>/, its points into points_dir/<sweep>.csv."""
+    rows = [columns(sweep, p) for p in points]
+    table = markdown_table(list(rows[0]), [list(r.values()) for r in rows])
+    title = sweep_title(sweep, params)
+    figure = sweep_figure(sweep, [str(v) for v in params.values[sweep]], [p["test_accuracy"] for p in points], title)
     (tables / sweep).mkdir()
     (tables / sweep / "table.md").write_text(f"### {title}\n\n" + table)
     save_figure(figure, tables / sweep / f"{sweep}.png")
@@ -56,11 +61,11 @@ def write_table(sweep: str, params: SweepParams, points: list[dict], timings: li
 def main() -> None:
     parse_stage_args(__file__, __doc__)
     params = load_sweep_params()
-    results = {sweep: [read_points(Path(f"{folder}/sweeps/{sweep}"), params.values[sweep], sweep)
-                       for folder in ("metrics", "timings")] for sweep in SWEEPS}  # every sweep read before any writing
+    results = {sweep: read_points(Path(f"metrics/sweeps/{sweep}"), params.values[sweep], sweep)
+               for sweep in SWEEPS}  # every sweep read before any writing
     with atomic_path(TABLES, directory=True) as tables, atomic_path(POINTS, directory=True) as points_dir:
-        for sweep, (points, timings) in results.items():
-            write_table(sweep, params, points, timings, tables, points_dir)
+        for sweep, points in results.items():
+            write_table(sweep, params, points, tables, points_dir)
 
 
 if __name__ == "__main__":

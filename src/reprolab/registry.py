@@ -77,22 +77,26 @@ class Sweep:
 
     label: str
     key: str | None  # the sweeps.base key it sets; None: it changes the data instead
-    columns: dict[str, Callable[[dict, dict], Any]] = field(default_factory=dict)  # header: (point, timing) -> cell
+    columns: dict[str, Callable[[dict], Any]] = field(default_factory=dict)  # header: point -> cell
 
 
 SWEEPS = {
     "lr": Sweep("learning rate", "lr"),
-    "batch_size": Sweep("batch size", "batch_size",
-                        {"train seconds": lambda point, timing: f"{timing['train_seconds']:.1f}"}),
+    "batch_size": Sweep("batch size", "batch_size"),
     "shuffle": Sweep("shuffle", "shuffle"),
-    "head": Sweep("head", "head", {"initial loss (ln 2 = 0.6931)": lambda point, timing: point["initial_loss"]}),
+    "head": Sweep("head", "head", {"initial loss (ln 2 = 0.6931)": lambda point: point["initial_loss"]}),
     "tokenizer": Sweep("tokenizer", None, {
-        "distinct OOV tokens": lambda point, timing: point["data"]["distinct_oov_tokens"],
-        "total OOV tokens": lambda point, timing: point["data"]["total_oov_tokens"]}),
+        "distinct OOV tokens": lambda point: point["data"]["distinct_oov_tokens"],
+        "total OOV tokens": lambda point: point["data"]["total_oov_tokens"]}),
     "subset": Sweep("training / test subset", None, {
-        "train positive / total": lambda point, timing: _share(point, "train"),
-        "test positive / total": lambda point, timing: _share(point, "test")}),
+        "train positive / total": lambda point: _share(point, "train"),
+        "test positive / total": lambda point: _share(point, "test")}),
 }
+
+
+def point_name(value) -> str:
+    """A sweep point's file name: its value as params.yaml writes it (true/false for booleans)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _share(point: dict, split: str) -> str:

@@ -95,10 +95,12 @@ def stacked_counts_figure(panels: dict[str, np.ndarray], class_names: list[str],
     return figure
 
 
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    """A GitHub markdown table; floats with 4 decimals."""
+def markdown_table(header: list[str], rows: list[list], digits: int | None = None) -> str:
+    """A GitHub markdown table; floats with 4 decimals, or `digits` significant figures (measurements)."""
     def cell(value) -> str:
-        return f"{value:.4f}" if isinstance(value, float) else str(value)
+        if not isinstance(value, float):
+            return str(value)
+        return f"{value:.4f}" if digits is None else format(float(f"{value:.{digits}g}"), "g")
 
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
@@ -122,26 +124,25 @@ def stacked_phases_figure(variants: dict[str, dict[str, float]], title: str) -> 
     return figure
 
 
-def sweep_figure(sweep: str, values: list[str], accuracies: list[float], seconds: list[float] | None,
-                 title: str) -> plt.Figure:
-    """Test accuracy per sweep value (log axis for learning rate and batch size), training time beside it if given."""
+def sweep_figure(sweep: str, values: list[str], accuracies: list[float], title: str) -> plt.Figure:
+    """Test accuracy per sweep value: a line on a log axis for learning rate and batch size, labelled points otherwise."""
     figure, axes = plt.subplots(figsize=(7, 4.5))
     numeric = sweep in ("lr", "batch_size")
     x = [float(v) for v in values] if numeric else np.arange(len(values))
-    axes.plot(x, accuracies, "o-" if numeric else "o", color="tab:blue")
+    axes.plot(x, accuracies, "o-" if numeric else "o", color="tab:blue", markersize=8)
     if numeric:
         axes.set_xscale("log", base=10 if sweep == "lr" else 2)
-    else:
-        axes.bar(x, accuracies, color="tab:blue", alpha=0.4)
+    else:  # a few categories: the axis spans the values, each point says its own
         axes.set_xticks(x, values)
+        axes.set_xlim(-0.5, len(values) - 0.5)
+        for position, accuracy in zip(x, accuracies):
+            axes.annotate(f"{accuracy:.4f}", (position, accuracy), textcoords="offset points", xytext=(0, 8), ha="center")
+        spread = max(accuracies) - min(accuracies)
+        margin = max(spread, 0.01)
+        axes.set_ylim(min(accuracies) - margin, max(accuracies) + margin)
     axes.set_xlabel(sweep)
-    axes.set_ylabel("test accuracy", color="tab:blue")
-    axes.axhline(0.5, color="grey", linestyle=":", linewidth=1)
-    if seconds is not None:
-        time_axes = axes.twinx()
-        time_axes.plot(x, seconds, "s--", color="tab:red")
-        time_axes.set_ylabel("training seconds", color="tab:red")
-        time_axes.set_yscale("log")
+    axes.set_ylabel("test accuracy")
+    axes.grid(True, alpha=0.3)
     axes.set_title(title, fontsize="small")
     figure.tight_layout()
     return figure
@@ -156,7 +157,7 @@ def overfit_figure(train: list[float], test: list[float], turn: int | None, titl
     if turn is not None:
         axes.axvline(turn, color="grey", linestyle="--", label=f"test perplexity turns up (epoch {turn})")
     axes.set_xlabel("epoch")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xticks(epochs)
     axes.set_ylabel("perplexity")
     axes.set_title(title, fontsize="small")
     axes.legend()

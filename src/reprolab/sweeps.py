@@ -12,14 +12,9 @@ from reprolab.imdb import SPLITS, Bags, build_vocab, data_report, encode_inputs,
 from reprolab.imdb_models import IMDB_MODELS, imdb_batches, imdb_config, imdb_graphable, imdb_model
 from reprolab.parallel import cpu_workers
 from reprolab.params import SweepParams, TrainParams
-from reprolab.registry import SWEEPS
+from reprolab.registry import SWEEPS, point_name
 from reprolab.engines import fit, resolve_engine
 from reprolab.train import EpochResult, build_model, initial_loss, loss_function, require_batch_fits
-
-
-def point_name(value) -> str:
-    """A sweep point's file name: its value as params.yaml writes it (true/false for booleans)."""
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def point_params(base: TrainParams, sweep: str, value) -> TrainParams:
