@@ -1,6 +1,7 @@
 """Tiny fixtures in the real formats."""
 
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -74,8 +75,6 @@ def write_idx_folder(folder: Path, train: int = 120, test: int = 40, seed: int =
 
 def require_real_data(path: Path, env_var: str, hint: str) -> None:
     """Skip when real data is absent; fail instead when env_var names it (CI sets it)."""
-    import os
-
     if path.exists():
         return
     if env_var in os.environ:
@@ -83,16 +82,43 @@ def require_real_data(path: Path, env_var: str, hint: str) -> None:
     pytest.skip(f"{hint} not found at {path}")
 
 
-def imdb_project(root: Path, **params):
-    """A project copy that reads the real IMDB archive (skipped or failed as require_real_data says)."""
-    import os
+FASHION_MNIST = Path(os.environ.get("REPROLAB_FASHION_MNIST", "/usr/share/datasets/fashion-mnist"))
 
+
+def imdb_archive_path() -> Path:
+    """The real IMDB archive: REPROLAB_IMDB_ARCHIVE, or ../shared/data beside the repository."""
+    return Path(os.environ.get("REPROLAB_IMDB_ARCHIVE", REPO.parent / "shared/data/aclImdb_v1_labeled.tar.gz"))
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory):
+    """A fresh clone of the last commit with the whole pipeline run in it, as the README says: `dvc repro`.
+
+    The clone sits beside a `shared/data` holding the real archive, where the committed params look first.
+    Tests that change the workspace use `experiment_clone` instead.
+    """
     from project import Project
 
-    archive = Path(os.environ.get("REPROLAB_IMDB_ARCHIVE", REPO.parent / "shared/data/aclImdb_v1_labeled.tar.gz"))
+    archive = imdb_archive_path()
     require_real_data(archive, "REPROLAB_IMDB_ARCHIVE", "the real IMDB archive")
-    project = Project(root)
-    project.use_archive(archive)
-    project.set_params(**params)
-    project.commit("use the local IMDB archive")
+    require_real_data(FASHION_MNIST, "REPROLAB_FASHION_MNIST", "Fashion-MNIST (apt-get install dataset-fashion-mnist)")
+    if str(FASHION_MNIST) != "/usr/share/datasets/fashion-mnist":  # the committed params name Debian's folder
+        pytest.skip("the reference run reads Fashion-MNIST from /usr/share/datasets/fashion-mnist")
+    root = tmp_path_factory.mktemp("reference")
+    (root / "shared/data").mkdir(parents=True)
+    (root / "shared/data/aclImdb_v1_labeled.tar.gz").symlink_to(archive.resolve())
+    project = Project.clone(REPO, root / "repo")
+    project.repro()
+    return project
+
+
+@pytest.fixture
+def experiment_clone(reference_run, tmp_path):
+    """A clone of the reference run's repository sharing its DVC cache, outputs checked out: a workspace to change."""
+    from project import Project
+
+    (tmp_path / "shared").symlink_to(reference_run.root.parent / "shared")
+    project = Project.clone(reference_run, tmp_path / "repo")
+    project.run("dvc", "cache", "dir", "--local", str(reference_run.root / ".dvc/cache"))
+    project.run("dvc", "checkout")
     return project

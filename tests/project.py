@@ -11,6 +11,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = ("metrics/", "timings/", "reports/")
+TEST_ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "PYTHONPATH": str(REPO / "src"), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t.invalid",
+            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t.invalid", "DVC_NO_ANALYTICS": "1"}
 
 
 def committed_params() -> str:
@@ -34,18 +37,18 @@ class Project:
                 (root / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(REPO / name, root / name)
         (root / "params.yaml").write_text(committed_params())
-        self.env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                    "PYTHONPATH": str(REPO / "src"), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t.invalid",
-                    "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t.invalid", "DVC_NO_ANALYTICS": "1"}
+        self.env = TEST_ENV
         self.run("git", "init", "-q")
         self.commit("copy of reprolab")
 
     @classmethod
-    def clone(cls, source: "Project", root: Path) -> "Project":
-        """A git clone of source at root: what a teammate checks out (DVC-tracked files absent until pulled)."""
+    def clone(cls, source: "Project | Path", root: Path) -> "Project":
+        """A git clone of source (a Project, or this repository's folder for its last commit) at root: what a
+        teammate checks out (DVC-tracked files absent until pulled)."""
         project = cls.__new__(cls)
-        project.root, project.env = root, source.env
-        source.run("git", "clone", "-q", str(source.root), str(root))
+        project.root, project.env = root, TEST_ENV
+        subprocess.run(["git", "clone", "-q", str(getattr(source, "root", source)), str(root)], env=TEST_ENV, check=True,
+                       capture_output=True)
         return project
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:

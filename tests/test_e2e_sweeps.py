@@ -1,18 +1,13 @@
-"""Seed 002's experiments on the real IMDB archive, as issue #5's agreement checks (a few points of each sweep)."""
+"""Seed 002's experiments on the real IMDB archive, as issue #5's agreement checks, read off the reference run."""
 
 import pytest
-
-from conftest import imdb_project
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    project = imdb_project(tmp_path_factory.mktemp("e2e-sweeps") / "repo", sweeps__base__device="cpu",
-                           sweeps__lr=[0.0001, 0.01], sweeps__batch_size=[32, 1024])
-    project.repro("sweep_tables", "overfit_imdb")
-    return project
+@pytest.fixture
+def project(reference_run):
+    return reference_run
 
 
 def accuracy(project, sweep: str, value: str) -> float:
