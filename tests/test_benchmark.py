@@ -1,5 +1,6 @@
 """The benchmark helpers, and both benchmark stages under `dvc repro` on tiny generated data."""
 
+import pytest
 import torch
 
 from conftest import write_idx_folder, write_imdb_archive
@@ -25,19 +26,33 @@ def test_io_bound_dataset_sleeps_per_item(monkeypatch):
     assert slept == [0.01] * 20
 
 
-def test_batches_per_second_counts_fresh_epochs():
+def fake_clock(monkeypatch, steps: list[float]) -> None:
+    """time.perf_counter in reprolab.benchmark moves on by steps[0], steps[1], ... cyclically, one per call."""
+    now, calls = [0.0], [0]
+
+    def perf_counter() -> float:
+        now[0] += steps[calls[0] % len(steps)]
+        calls[0] += 1
+        return now[0]
+
+    monkeypatch.setattr("reprolab.benchmark.time.perf_counter", perf_counter)
+
+
+def test_batches_per_second_counts_fresh_epochs(monkeypatch):
     loader = LoaderConfig().loader(InMemoryDataset(torch.zeros(50, 3), torch.zeros(50)), batch_size=10, seed=0)
-    assert batches_per_second(lambda: loader, batches=3, epochs=2) > 0
+    fake_clock(monkeypatch, [2.0])  # the whole measurement takes 2 s
+    assert batches_per_second(lambda: loader, batches=3, epochs=2) == 3  # 3 batches in each of 2 epochs, in 2 s
     assert summarize([3.0, 1.0, 2.0]) == {"min": 1.0, "median": 2.0, "max": 3.0}
 
 
-def test_step_breakdown_times_every_phase_and_trains():
+def test_step_breakdown_times_every_phase_and_trains(monkeypatch):
     model = torch.nn.Linear(4, 1)
     before = model.weight.detach().clone()
     batches = [(torch.randn(8, 4), torch.randn(8, 1)) for _ in range(6)]
+    fake_clock(monkeypatch, [10.0, 0.001, 0.002, 0.003, 0.004])  # each step: fetch 1 ms, copy 2, forward 3, backward 4
     times = step_breakdown(batches, lambda b: b, lambda b: torch.nn.functional.mse_loss(model(b[0]), b[1]),
                            torch.optim.SGD(model.parameters(), lr=0.1), torch.device("cpu"), limit=3)
-    assert list(times) == list(PHASES) and all(t >= 0 for t in times.values())
+    assert times == pytest.approx(dict(zip(PHASES, [1.0, 2.0, 3.0, 4.0])))
     assert not torch.equal(model.weight, before)
 
 

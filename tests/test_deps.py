@@ -14,7 +14,11 @@ PACKAGE = "src/reprolab"
 
 
 def imported_modules(path: Path) -> set[str]:
-    """The reprolab modules a file imports anywhere (top level or inside functions), as src/ paths."""
+    """The reprolab modules a file imports anywhere (top level or inside functions), as src/ paths.
+
+    Only absolute `import reprolab.x` / `from reprolab(.x) import ...` count: relative and dynamic imports are
+    refused by test_imports_are_absolute_and_static, so this reading sees every import there is.
+    """
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "reprolab":
@@ -66,6 +70,33 @@ def test_stage_deps_are_exactly_the_code_it_runs(name):
     expected = code_run_by(script)
     assert not expected - listed, f"stage {name} runs but does not depend on {sorted(expected - listed)}"
     assert not listed - expected, f"stage {name} depends on code it does not run: {sorted(listed - expected)}"
+
+
+def dynamic_or_relative_imports(path: Path) -> list[str]:
+    """The imports in a file that the deps reading would miss: relative ones, importlib and __import__ calls."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            found.append(f"line {node.lineno}: from {'.' * node.level}{node.module or ''} import ...")
+        elif isinstance(node, ast.Call):
+            name = ast.unparse(node.func)
+            if name in ("importlib.import_module", "import_module", "__import__") or name.endswith("import_module"):
+                found.append(f"line {node.lineno}: {name}(...)")
+    return found
+
+
+@pytest.mark.parametrize("path", sorted([*REPO.glob("src/reprolab/**/*.py"), *REPO.glob("stages/*.py")]),
+                         ids=lambda path: str(path.relative_to(REPO)))
+def test_imports_are_absolute_and_static(path):
+    assert dynamic_or_relative_imports(path) == [], f"{path.relative_to(REPO)}: write `from reprolab.x import y`"
+
+
+def test_relative_and_dynamic_imports_are_found(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("from . import sweeps\nimport importlib\ndef f():\n    importlib.import_module('reprolab.sweeps')\n"
+                      "    __import__('reprolab.train')\n")
+    assert dynamic_or_relative_imports(module) == ["line 1: from . import ...",
+                                                   "line 4: importlib.import_module(...)", "line 5: __import__(...)"]
 
 
 def test_package_init_runs_no_code():

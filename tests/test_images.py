@@ -147,6 +147,10 @@ def test_rebalancing_strategies():
     assert len(drawn) == len(labels)
     share = torch.bincount(drawn, minlength=3).float() / len(drawn)
     assert share.tolist() == pytest.approx([1 / 3] * 3, abs=0.06)
+    from reprolab.images import sample_weights
+
+    mass = torch.bincount(labels, weights=sample_weights(labels))  # each class's chance per draw, exactly
+    assert (mass / mass.sum()).tolist() == pytest.approx([1 / 3] * 3, abs=1e-12)
     plain, _ = strategy_batches("none", labels, labels, 105, torch.device("cpu"), torch.Generator().manual_seed(0), 0)
     assert batch_class_counts(plain, 4)[:, 2].sum() < batch_class_counts(batches, 4)[:, 2].sum()
     _, class_weights = strategy_batches("class_weights", labels, labels, 105, torch.device("cpu"), generator, 0)

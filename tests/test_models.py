@@ -80,14 +80,15 @@ def test_sparse_gradients_give_the_same_sgd_steps(head):
         torch.testing.assert_close(p_sparse, p_dense, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("lr", [0.01, 0.1])  # rates that round in binary, so a reordered multiply shows
 @pytest.mark.parametrize("batch_size", [1, 5, 16])
 @pytest.mark.parametrize("head", ["bce", "ce"])
-def test_hand_sgd_steps_are_autograd_and_torch_sgd_bit_for_bit(head, batch_size):
+def test_hand_sgd_steps_are_autograd_and_torch_sgd_bit_for_bit(head, batch_size, lr):
     torch.manual_seed(0)
     by_autograd = OneHotMLP(NUM_FEATURES, 16, head, "embedding_bag", sparse=True)
     by_hand = OneHotMLP(NUM_FEATURES, 16, head, "embedding_bag", sparse=True)
     by_hand.load_state_dict(by_autograd.state_dict())
-    params = train_params(head=head, optimizer="sgd", lr=0.5, batch_size=batch_size)
+    params = train_params(head=head, optimizer="sgd", lr=lr, batch_size=batch_size)
     assert steps_by_hand(by_hand, params) and not steps_by_hand(OneHotMLP(NUM_FEATURES, 16, head), params)
     assert not steps_by_hand(by_hand, train_params(optimizer="sgd", precision="bf16"))
     optimizer, criterion = make_optimizer(by_autograd, params), loss_function(head)

@@ -27,8 +27,12 @@ def test_repro_on_tiny_archive(project):
     training = project.json("metrics/train_imdb/metrics.json")
     assert training["step"] == 1 and "initial_loss" in training and training["device"] == "cpu"
     evaluation = project.json("metrics/evaluate_imdb/metrics.json")
-    assert 0 <= evaluation["accuracy"] <= 1 and set(evaluation) == {"accuracy", "loss", "perplexity", "macro_f1"}
-    assert set(project.json("metrics/evaluate_imdb/per_class.json")) == {"neg", "pos", "macro avg"}
+    assert set(evaluation) == {"accuracy", "loss", "perplexity", "macro_f1"}
+    # the evaluation stage scores the trained model on the test split as training's last epoch did
+    assert evaluation["accuracy"] == training["test"]["accuracy"]
+    assert evaluation["loss"] == pytest.approx(training["test"]["loss"], rel=1e-6)
+    per_class = project.json("metrics/evaluate_imdb/per_class.json")
+    assert set(per_class) == {"neg", "pos", "macro avg"} and evaluation["macro_f1"] == per_class["macro avg"]["f1-score"]
     for png in ("roc.png", "confusion_matrix.png"):
         assert (project.root / "metrics/evaluate_imdb" / png).read_bytes()[:4] == b"\x89PNG"
     assert len(project.json("timings/train_imdb.json")["epoch_seconds"]) == 2

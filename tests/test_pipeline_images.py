@@ -31,7 +31,10 @@ def test_image_track_on_generated_mnist(project):
     assert kept["train_samples"] == 400 and kept["kept_per_class"]["1 - one"] == 10 and kept["kept_samples"] == 340
     evaluation = project.json("metrics/evaluate_images/mnist/weighted_sampler/metrics.json")
     assert set(evaluation) == {"accuracy", "loss", "perplexity", "macro_f1"}
-    assert "1 - one" in project.json("reports/evaluate_images/mnist/weighted_sampler/per_class.json")
+    trained = project.json("metrics/train_images/mnist/weighted_sampler/metrics.json")
+    assert evaluation["accuracy"] == trained["test"]["accuracy"]  # the same model on the same test split
+    per_class = project.json("reports/evaluate_images/mnist/weighted_sampler/per_class.json")
+    assert "1 - one" in per_class and evaluation["macro_f1"] == per_class["macro avg"]["f1-score"]
     comparison = project.json("metrics/compare_images/mnist/metrics.json")
     assert list(comparison) == ["none", "weighted_sampler", "class_weights", "undersample"]
     assert set(comparison["none"]["minority_recall"]) == {"1 - one", "2 - two"}
@@ -110,12 +113,14 @@ def test_a_failed_strategy_leaves_no_output_of_any_strategy(project):
     project.repro("train_images@mnist")
     project.commit("trained")
     lock = (project.root / "dvc.lock").read_text()
+    timings = {path: path.read_bytes() for path in (project.root / "timings/train_images/mnist").iterdir()}
     project.set_params(train_images__optimizer="sgd", train_images__lr=1e6)
     result = project.repro("train_images@mnist", check=False)
     assert result.returncode != 0 and "error: train_images: training diverged" in result.stderr
-    for output in ("models/images/mnist", "metrics/train_images/mnist", "metrics/train_images_curves/mnist",
-                   "timings/train_images/mnist"):
+    for output in ("models/images/mnist", "metrics/train_images/mnist", "metrics/train_images_curves/mnist"):
         assert not (project.root / output).exists(), output
+    # timings are the last finished run's log, not a DVC output: the failed run leaves them as they were
+    assert {path: path.read_bytes() for path in (project.root / "timings/train_images/mnist").iterdir()} == timings
     assert not list(project.root.rglob("*.tmp"))
     assert (project.root / "dvc.lock").read_text() == lock
 

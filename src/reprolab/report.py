@@ -42,7 +42,8 @@ def roc_figure(labels: Sequence[int], scores: Sequence[float], title: str) -> pl
 
     figure, axes = plt.subplots(figsize=(5.5, 5))
     RocCurveDisplay.from_predictions(labels, scores, ax=axes, name="test")
-    axes.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    axes.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance (AUC = 0.5)")
+    axes.legend(loc="lower right")
     axes.set_title(title)
     figure.tight_layout()
     return figure

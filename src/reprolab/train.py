@@ -134,7 +134,8 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable[Batch], criterion: Criterion, precision: str = "fp32") -> Evaluation:
-    """Loss, accuracy and predictions of model over batches, in eval mode; one host sync at the end."""
+    """Loss, accuracy and predictions of model over batches, in eval mode (its mode given back); one host sync at the end."""
+    was_training = model.training
     model.eval()
     weighted_losses, labels, logits = [], [], []
     for *inputs, batch_labels in batches:
@@ -145,6 +146,7 @@ def evaluate(model: nn.Module, batches: Iterable[Batch], criterion: Criterion, p
         weighted_losses.append(criterion(batch_logits, batch_labels).double() * len(batch_labels))
         labels.append(batch_labels)
         logits.append(batch_logits)
+    model.train(was_training)
     labels, logits = torch.cat(labels), torch.cat(logits)
     predictions = predicted_labels(logits)
     return Evaluation(
