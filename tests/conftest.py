@@ -9,6 +9,15 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+ORDER_SEED = 20261130
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """pytest-randomly (requirements-dev) shuffles the tests with a fixed seed, so a failure repeats; every test must
+    pass alone and in any order: --randomly-seed=N gives another order, -p no:randomly the files' own."""
+    if config.pluginmanager.hasplugin("randomly") and config.getoption("randomly_seed") == "default":
+        config.option.randomly_seed = ORDER_SEED
 
 REVIEWS = {
     ("train", "pos", 0, 9): "A great film. Great acting!",
