@@ -47,8 +47,8 @@ class Project:
         teammate checks out (DVC-tracked files absent until pulled)."""
         project = cls.__new__(cls)
         project.root, project.env = root, TEST_ENV
-        subprocess.run(["git", "clone", "-q", str(getattr(source, "root", source)), str(root)], env=TEST_ENV, check=True,
-                       capture_output=True)
+        origin = source.root if isinstance(source, Project) else source
+        subprocess.run(["git", "clone", "-q", str(origin), str(root)], env=TEST_ENV, check=True, capture_output=True)
         return project
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
