@@ -77,8 +77,6 @@ def fetch(url: str, expected: str, dest: str | os.PathLike, param: str, hint: st
             )
 
 
-
-
 def fetch_first(sources: Sequence[tuple[str, str]], dest: str | os.PathLike, param: str, hint: str) -> str:
     """Fetch the first of (location, sha256) that can be had: a path that exists, else a URL that answers.
 
