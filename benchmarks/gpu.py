@@ -14,12 +14,12 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from reprolab.atomic import write_json
-from reprolab.cli import run_stage
-from reprolab.gpu_benchmark import gpu_benchmark, gpu_table, pipeline_seconds, require_cuda
-from reprolab.images import fetch_images, imbalance_indices, normalized
-from reprolab.imdb import SPLITS, build_vocab, encode_inputs, read_archive, tokenize_reviews
-from reprolab.params import load_image_params, load_imdb_params
+from reprolab.core.atomic import write_json
+from reprolab.core.cli import run_stage
+from reprolab.core.params import load_image_params, load_imdb_params
+from reprolab.images.data import fetch_images, imbalance_indices, normalized
+from reprolab.imdb.data import SPLITS, build_vocab, encode_inputs, read_archive, tokenize_reviews
+from reprolab.speed.gpu import gpu_benchmark, gpu_table, pipeline_seconds, require_cuda
 
 REPO = Path(__file__).resolve().parents[1]
 

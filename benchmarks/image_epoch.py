@@ -19,12 +19,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from reprolab.batches import TensorBatches
-from reprolab.images import load_images, normalized
-from reprolab.params import IMAGE_DATASETS
-from reprolab.models import SimpleCNN
-from reprolab.params import load_image_params
-from reprolab.seed_reference import SeedSimpleCNN, seed_image_loader
+from reprolab.core.batches import TensorBatches
+from reprolab.core.params import IMAGE_DATASETS
+from reprolab.core.params import load_image_params
+from reprolab.images.data import load_images, normalized
+from reprolab.images.models import SimpleCNN
+from reprolab.speed.course import CourseSimpleCNN, course_image_loader
 
 
 def epoch_seconds(model: nn.Module, batches, fused: bool) -> float:
@@ -56,11 +56,11 @@ def main() -> None:
                                 arrays["train_labels"][kept], args.batch_size, torch.device("cpu"), shuffle=True,
                                 generator=torch.Generator().manual_seed(0))
     with tempfile.TemporaryDirectory() as root:
-        seed = seed_image_loader(arrays, kept, args.dataset, Path(root), source.mean, source.std, args.batch_size)
+        seed = course_image_loader(arrays, kept, args.dataset, Path(root), source.mean, source.std, args.batch_size)
         runs = {
-            "seed loop (per-sample transforms, seed's SimpleCNN)": lambda: epoch_seconds(SeedSimpleCNN(), seed, False),
+            "seed loop (per-sample transforms, seed's SimpleCNN)": lambda: epoch_seconds(CourseSimpleCNN(), seed, False),
             "seed loader + reprolab SimpleCNN": lambda: epoch_seconds(SimpleCNN(), seed, True),
-            "reprolab batches + seed's SimpleCNN": lambda: epoch_seconds(SeedSimpleCNN(), ours_loader, False),
+            "reprolab batches + seed's SimpleCNN": lambda: epoch_seconds(CourseSimpleCNN(), ours_loader, False),
             "reprolab (batches + SimpleCNN + fused Adam)": lambda: epoch_seconds(SimpleCNN(), ours_loader, True),
         }
         times = {name: [] for name in runs}

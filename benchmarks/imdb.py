@@ -5,7 +5,8 @@ reviews, `sorted(counter, key=counter.get, reverse=True)`, one dense float one-h
 review built in the Dataset's __init__, a default DataLoader (batch 128, shuffle), the seed's
 OneHotMLP (nn.Linear on the dense rows), SGD. Ours: the pipeline's library calls (tokenize on all
 cores, bincount vocabulary, CSR bags written and read back as the stages do), BagBatches,
-OneHotMLP on word-id bags with sparse first-layer gradients. Both read the archive with the same
+OneHotMLP on word-id bags with sparse first-layer gradients, trained by engines.train_epoch, the
+pipeline's own epoch (its plain-SGD step by hand). Both read the archive with the same
 reader (the seed's torchtext loader no longer installs), use the same tokenizer, vocabulary size,
 lr, batch size and epochs, and are scored on the whole test split. The epochs alternate, and
 each model's weights are read once before its timed epoch, so neither starts with the caches the
@@ -26,15 +27,17 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from reprolab.batches import BagBatches
-from reprolab.imdb import (SPLITS, TOKENIZERS, build_vocab, encode_inputs, load_bags, load_corpus, read_archive,
-                           save_bags, save_corpus, tokenize_reviews)
-from reprolab.imdb_models import OneHotMLP
-from reprolab.seed_reference import SeedOneHotMLP
-from reprolab.train import evaluate, loss_function
+from reprolab.core.engines import make_optimizer, train_epoch
+from reprolab.core.params import TrainParams
+from reprolab.core.train import evaluate, loss_function
+from reprolab.imdb.batches import BagBatches
+from reprolab.imdb.data import (SPLITS, TOKENIZE, build_vocab, encode_inputs, load_bags, load_corpus, read_archive,
+                                save_bags, save_corpus, tokenize_reviews)
+from reprolab.imdb.models import OneHotMLP
+from reprolab.speed.course import CourseOneHotMLP
 
 
-class SeedCachedDataset(Dataset):
+class CourseCachedDataset(Dataset):
     """Seed 002 II.2.c: the one-hot rows computed once in __init__ and kept as dense tensors."""
 
     def __init__(self, texts, labels, vocab, tokenize):
@@ -52,15 +55,15 @@ class SeedCachedDataset(Dataset):
         return self.sentences[idx], self.labels[idx]
 
 
-def seed_prepare(archive: str, tokenizer: str, vocab_size: int) -> dict[str, SeedCachedDataset]:
+def course_prepare(archive: str, tokenizer: str, vocab_size: int) -> dict[str, CourseCachedDataset]:
     """The seed's vocabulary and cached datasets, from the archive."""
-    reviews, tokenize = read_archive(archive), TOKENIZERS[tokenizer]
+    reviews, tokenize = read_archive(archive), TOKENIZE[tokenizer]
     counter = Counter()
     for line in reviews["train"].texts:
         counter.update(tokenize(line))
     most_frequent = sorted(counter, key=counter.get, reverse=True)[:vocab_size]
     vocab = {word: i for i, word in enumerate(most_frequent, 1)}
-    return {split: SeedCachedDataset(reviews[split].texts, reviews[split].labels, vocab, tokenize) for split in SPLITS}
+    return {split: CourseCachedDataset(reviews[split].texts, reviews[split].labels, vocab, tokenize) for split in SPLITS}
 
 
 def our_prepare(archive: str, tokenizer: str, vocab_size: int, folder: Path) -> tuple[dict, int]:
@@ -85,7 +88,7 @@ def timed(function, *args):
     return result, time.perf_counter() - start, time.process_time() - cpu
 
 
-def seed_epoch(model, loader, optimizer, criterion) -> None:
+def course_epoch(model, loader, optimizer, criterion) -> None:
     model.train()
     for inputs, labels in loader:
         outputs = model(inputs)
@@ -96,7 +99,7 @@ def seed_epoch(model, loader, optimizer, criterion) -> None:
 
 
 @torch.no_grad()
-def seed_accuracy(model, loader) -> float:
+def course_accuracy(model, loader) -> float:
     model.eval()
     correct = total = 0
     for inputs, labels in loader:
@@ -106,19 +109,17 @@ def seed_accuracy(model, loader) -> float:
     return correct / total
 
 
-def our_epoch(model, batches, optimizer, criterion) -> None:
-    model.train()
-    for ids, offsets, labels in batches:
-        loss = criterion(model(ids, offsets), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+def our_params(lr: float, epochs: int) -> TrainParams:
+    """train_imdb's section for the seed's setup: plain SGD, so training takes the model's own sparse step."""
+    return TrainParams(section="benchmark", model="embedding_bag", hidden=200, head="bce", optimizer="sgd", lr=lr,
+                       momentum=0.0, weight_decay=0.0, batch_size=128, epochs=epochs, shuffle=True, seed=0,
+                       grad_clip=0.0, device="cpu", engine="eager", deterministic=True, precision="fp32")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archive", required=True)
-    parser.add_argument("--tokenizer", default="normalized", choices=sorted(TOKENIZERS))
+    parser.add_argument("--tokenizer", default="normalized", choices=sorted(TOKENIZE))
     parser.add_argument("--vocab-size", type=int, default=20000)
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--epochs", type=int, default=5)
@@ -126,7 +127,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{torch.get_num_threads()} threads, torch {torch.__version__}")
 
-    seed_data, seed_prep, _ = timed(seed_prepare, args.archive, args.tokenizer, args.vocab_size)
+    seed_data, seed_prep, _ = timed(course_prepare, args.archive, args.tokenizer, args.vocab_size)
     with tempfile.TemporaryDirectory() as folder:
         (bags, num_features), our_prep, _ = timed(our_prepare, args.archive, args.tokenizer, args.vocab_size, Path(folder))
         encoded_bytes = (Path(folder) / "encoded.npz").stat().st_size
@@ -136,25 +137,26 @@ def main() -> None:
           f"({100 * encoded_bytes / dense_bytes:.2f}%)")
 
     torch.manual_seed(0)
-    seed_model = SeedOneHotMLP(num_features - 1)
+    seed_model = CourseOneHotMLP(num_features - 1)
     seed_optimizer, seed_criterion = torch.optim.SGD(seed_model.parameters(), lr=args.lr), nn.BCEWithLogitsLoss()
     train_loader = DataLoader(seed_data["train"], batch_size=128, shuffle=True)
     test_loader = DataLoader(seed_data["test"], batch_size=128, shuffle=False)
     torch.manual_seed(0)
     our_model = OneHotMLP(num_features, 200, "bce", sparse=True)
-    our_optimizer, our_criterion = torch.optim.SGD(our_model.parameters(), lr=args.lr), loss_function("bce")
+    params = our_params(args.lr, args.epochs)
+    our_optimizer, our_criterion = make_optimizer(our_model, params), loss_function("bce")
     train_batches = BagBatches(bags["train"], 128, torch.device("cpu"), shuffle=True, generator=torch.Generator().manual_seed(0))
     seed_times, our_times, seed_cpu, our_cpu = [], [], [], []
-    for _ in range(args.epochs):  # interleaved, so drifting machine load hits both alike
+    for epoch in range(1, args.epochs + 1):  # interleaved, so drifting machine load hits both alike
         warm(seed_model)
-        _, wall, cpu = timed(seed_epoch, seed_model, train_loader, seed_optimizer, seed_criterion)
+        _, wall, cpu = timed(course_epoch, seed_model, train_loader, seed_optimizer, seed_criterion)
         seed_times.append(wall)
         seed_cpu.append(cpu)
         warm(our_model)
-        _, wall, cpu = timed(our_epoch, our_model, train_batches, our_optimizer, our_criterion)
+        _, wall, cpu = timed(train_epoch, our_model, train_batches, our_optimizer, our_criterion, params, epoch)
         our_times.append(wall)
         our_cpu.append(cpu)
-    seed_acc = seed_accuracy(seed_model, test_loader)
+    seed_acc = course_accuracy(seed_model, test_loader)
     our_acc = evaluate(our_model, BagBatches(bags["test"], 1024, torch.device("cpu")), our_criterion).accuracy
     seed_median, our_median = statistics.median(seed_times), statistics.median(our_times)
     print(f"epoch (median of {args.epochs}): seed {seed_median:.3f} s, ours {our_median:.3f} s "

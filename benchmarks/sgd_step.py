@@ -14,11 +14,12 @@ from dataclasses import replace
 
 import torch
 
-from reprolab.engines import make_optimizer
-from reprolab.imdb import imdb_data_file, load_bags
-from reprolab.imdb_models import imdb_batches, imdb_config, imdb_model
-from reprolab.params import load_sweep_params
-from reprolab.train import loss_function
+from reprolab.core.engines import make_optimizer
+from reprolab.core.params import load_sweep_params
+from reprolab.core.paths import imdb_inputs
+from reprolab.core.train import loss_function
+from reprolab.imdb.data import load_bags
+from reprolab.imdb.models import imdb_batches, imdb_config, imdb_model
 
 
 def main() -> None:
@@ -31,7 +32,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     params = replace(load_sweep_params().base, batch_size=args.batch_size, optimizer="sgd", momentum=0.0,
                      weight_decay=0.0, grad_clip=0.0)
-    bags, num_features = load_bags(imdb_data_file("embedding_bag"))
+    bags, num_features = load_bags(imdb_inputs("embedding_bag"))
     config = imdb_config(params, num_features)
     torch.manual_seed(params.seed)
     by_autograd = imdb_model(config)

@@ -2,11 +2,12 @@
 
 import torch
 
-from reprolab.atomic import atomic_path, csv_text
-from reprolab.cli import parse_stage_args, run_stage
-from reprolab.images import batch_class_counts, load_images, load_kept, strategy_batches
-from reprolab.params import load_image_params, stage_choice
-from reprolab.report import save_figure, stacked_counts_figure
+from reprolab.core.atomic import atomic_path, csv_text
+from reprolab.core.cli import parse_stage_args, run_stage
+from reprolab.core.params import load_image_params, stage_choice
+from reprolab.core.paths import images_file, kept_file, stage_metrics
+from reprolab.core.report import save_figure, stacked_counts_figure
+from reprolab.images.data import batch_class_counts, load_images, load_kept, strategy_batches
 
 NUM_BATCHES = 30
 
@@ -15,8 +16,8 @@ def main() -> None:
     args = parse_stage_args(__file__, __doc__, (("dataset", "one of images.datasets"),))
     params = load_image_params()
     name = stage_choice(args.dataset, params.datasets, "batch_composition: dataset (images.datasets)")
-    arrays = load_images(f"data/images/{name}.pt")
-    labels = arrays["train_labels"][load_kept(f"data/images/{name}-kept.pt")]
+    arrays = load_images(images_file(name))
+    labels = arrays["train_labels"][load_kept(kept_file(name))]
     panels = {}
     for strategy, title in (("none", "shuffled, no sampler"), ("weighted_sampler", "WeightedRandomSampler")):
         generator = torch.Generator().manual_seed(params.train.seed)
@@ -26,7 +27,7 @@ def main() -> None:
         panels[title] = batch_class_counts(batches, NUM_BATCHES)
     minority = list(params.imbalance.classes)
     figure = stacked_counts_figure(panels, arrays["classes"], f"{name}: class counts in the first {NUM_BATCHES} batches")
-    with atomic_path(f"metrics/batch_composition/{name}", directory=True) as out:
+    with atomic_path(stage_metrics("batch_composition", name), directory=True) as out:
         for (strategy, counts) in zip(("none", "weighted_sampler"), panels.values(), strict=True):
             share = counts[:, minority].sum(1) / counts.sum(1)
             (out / f"{strategy}.csv").write_text(csv_text(["batch", "minority_share"],

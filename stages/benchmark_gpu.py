@@ -5,14 +5,15 @@ from pathlib import Path
 
 import torch
 
-from reprolab.atomic import atomic_path, json_text
-from reprolab.cli import parse_stage_args, run_stage
-from reprolab.gpu_benchmark import gpu_benchmark, gpu_table, pipeline_seconds, require_cuda
-from reprolab.images import load_images, load_kept, normalized
-from reprolab.imdb import imdb_data_file, load_bags
-from reprolab.params import load_gpu_benchmark_params, load_image_params, load_imdb_params, stage_choice
+from reprolab.core.atomic import atomic_path, json_text
+from reprolab.core.cli import parse_stage_args, run_stage
+from reprolab.core.params import load_gpu_benchmark_params, load_image_params, load_imdb_params, stage_choice
+from reprolab.core.paths import images_file, imdb_inputs, kept_file, timings
+from reprolab.images.data import load_images, load_kept, normalized
+from reprolab.imdb.data import load_bags
+from reprolab.speed.gpu import gpu_benchmark, gpu_table, pipeline_seconds, require_cuda
 
-OUT = "timings/benchmark_gpu"
+OUT = timings("benchmark_gpu")
 
 
 def _absolute(location: str) -> str:
@@ -34,9 +35,9 @@ def main() -> None:
     device_name = stage_choice(args.device, params.devices, "benchmark_gpu: device (benchmark_gpu.devices)")
     require_cuda(f"benchmark_gpu@{device_name}")
     device = torch.device(device_name)
-    bags, num_features = load_bags(imdb_data_file("embedding_bag"))
-    arrays = load_images(f"data/images/{params.dataset}.pt")
-    kept, source = load_kept(f"data/images/{params.dataset}-kept.pt"), images.sources[params.dataset]
+    bags, num_features = load_bags(imdb_inputs("embedding_bag"))
+    arrays = load_images(images_file(params.dataset))
+    kept, source = load_kept(kept_file(params.dataset)), images.sources[params.dataset]
     image_data = {"train_images": normalized(arrays["train_images"][kept], source.mean, source.std),
                   "train_labels": arrays["train_labels"][kept],
                   "test_images": normalized(arrays["test_images"], source.mean, source.std),

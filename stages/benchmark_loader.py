@@ -4,16 +4,17 @@ import warnings
 
 import torch
 
-from reprolab.atomic import atomic_path, csv_text, json_text
-from reprolab.batches import TensorBatches
-from reprolab.benchmark import IOBoundDataset, InMemoryDataset, batches_per_second, loader_configs, summarize
-from reprolab.cli import parse_stage_args, run_stage
-from reprolab.device import device_info
-from reprolab.images import load_images, normalized
-from reprolab.params import load_image_params, load_loader_benchmark_params, stage_choice
-from reprolab.report import grouped_bars_figure, markdown_table, save_figure
+from reprolab.core.atomic import atomic_path, csv_text, json_text
+from reprolab.core.batches import TensorBatches
+from reprolab.core.cli import parse_stage_args, run_stage
+from reprolab.core.device import device_info
+from reprolab.core.params import load_image_params, load_loader_benchmark_params, stage_choice
+from reprolab.core.paths import images_file, timings
+from reprolab.core.report import grouped_bars_figure, markdown_table, save_figure
+from reprolab.images.data import load_images, normalized
+from reprolab.speed.measure import IOBoundDataset, InMemoryDataset, batches_per_second, loader_configs, summarize
 
-OUT = "timings/benchmark_loader"
+OUT = timings("benchmark_loader")
 # oversubscribing 2 cores and pinning without a GPU are what is being measured; results.json records both
 warnings.filterwarnings("ignore", message="This DataLoader will create")
 warnings.filterwarnings("ignore", message="'pin_memory' argument is set as true but no accelerator")
@@ -25,7 +26,7 @@ def main() -> None:
     image_params = load_image_params()
     source = image_params.sources[stage_choice(params.dataset, image_params.datasets,
                                                "benchmark_loader.dataset (one of images.datasets)")]
-    arrays = load_images(f"data/images/{params.dataset}.pt")
+    arrays = load_images(images_file(params.dataset))
     images, labels = normalized(arrays["train_images"], source.mean, source.std), arrays["train_labels"]
     datasets = {
         "synthetic_io": IOBoundDataset(params.batches * params.batch_size, 1000, params.io_delay_ms / 1000),

@@ -7,22 +7,24 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from reprolab.atomic import atomic_path, csv_text, json_text
-from reprolab.batches import BagBatches, TensorBatches
-from reprolab.benchmark import PHASES, step_breakdown
-from reprolab.cli import parse_stage_args, run_stage
-from reprolab.device import device_info, resolve_device
-from reprolab.images import load_images, load_kept, normalized
-from reprolab.imdb import imdb_data_file, load_bags
-from reprolab.imdb_models import OneHotMLP
-from reprolab.models import SimpleCNN
-from reprolab.params import load_image_params, load_step_benchmark_params, stage_choice
-from reprolab.report import markdown_table, save_figure, stacked_phases_figure
-from reprolab.seed_reference import SeedCachedOneHot, SeedOneHotMLP, SeedSimpleCNN, seed_image_loader
-from reprolab.train import loss_function
+from reprolab.core.atomic import atomic_path, csv_text, json_text
+from reprolab.core.batches import TensorBatches
+from reprolab.core.cli import parse_stage_args, run_stage
+from reprolab.core.device import device_info, resolve_device
+from reprolab.core.params import load_image_params, load_step_benchmark_params, stage_choice
+from reprolab.core.paths import images_file, imdb_inputs, kept_file, timings
+from reprolab.core.report import markdown_table, save_figure, stacked_phases_figure
+from reprolab.core.train import loss_function
+from reprolab.images.data import load_images, load_kept, normalized
+from reprolab.images.models import SimpleCNN
+from reprolab.imdb.batches import BagBatches
+from reprolab.imdb.data import load_bags
+from reprolab.imdb.models import OneHotMLP
+from reprolab.speed.course import CourseCachedOneHot, CourseOneHotMLP, CourseSimpleCNN, course_image_loader
+from reprolab.speed.measure import PHASES, autograd_forward, hand_sgd_forward, step_breakdown
 
-OUT = "timings/benchmark_step"
-IMDB_BATCH, IMAGE_BATCH = 128, 64
+OUT = timings("benchmark_step")
+IMDB_BATCH, IMAGE_BATCH, LR = 128, 64, 0.01  # the seed's
 
 
 def moved(device: torch.device):
@@ -30,46 +32,53 @@ def moved(device: torch.device):
 
 
 def imdb_variants(device: torch.device, limit: int) -> dict[str, dict[str, float]]:
-    """The seed's cached dense rows + DataLoader + nn.Linear, our dense one-hot model, our EmbeddingBag path (SGD)."""
-    bags, num_features = load_bags(imdb_data_file("embedding_bag"))
+    """The seed's cached dense rows + DataLoader + nn.Linear, our dense one-hot model, our EmbeddingBag path (SGD).
+
+    Each of ours steps as training does: the dense model by autograd and torch.optim.SGD, the EmbeddingBag model
+    (sparse gradients) by its own plain-SGD step.
+    """
+    bags, num_features = load_bags(imdb_inputs("embedding_bag"))
     bce = loss_function("bce")
     torch.manual_seed(0)
-    seed_model = SeedOneHotMLP(num_features - 1).to(device)
-    seed_rows = SeedCachedOneHot(bags["train"].select(torch.randperm(len(bags["train"]))[: (limit + 3) * IMDB_BATCH].numpy()),
+    seed_model = CourseOneHotMLP(num_features - 1).to(device)
+    seed_rows = CourseCachedOneHot(bags["train"].select(torch.randperm(len(bags["train"]))[: (limit + 3) * IMDB_BATCH].numpy()),
                                  num_features)
     seed_loader = DataLoader(seed_rows, batch_size=IMDB_BATCH, shuffle=True, pin_memory=device.type == "cuda")
     results = {"seed: cached dense rows, DataLoader, nn.Linear": step_breakdown(
-        seed_loader, moved(device), lambda b: bce(seed_model(b[0]), b[1]),
-        torch.optim.SGD(seed_model.parameters(), lr=0.01), device, limit)}
-    for name, mode, sparse in (("reprolab dense one-hot (model: dense)", "dense", False),
-                               ("reprolab EmbeddingBag, sparse grads (model: embedding_bag)", "embedding_bag", True)):
-        model = OneHotMLP(num_features, 200, "bce", mode, sparse).to(device)
+        seed_loader, moved(device), autograd_forward(lambda b: bce(seed_model(b[0]), b[1]),
+                                                     torch.optim.SGD(seed_model.parameters(), lr=LR)), device, limit)}
+    dense = OneHotMLP(num_features, 200, "bce", "dense").to(device)
+    bag = OneHotMLP(num_features, 200, "bce", "embedding_bag", sparse=True).to(device)
+    for name, model, forward in (
+            ("reprolab dense one-hot (model: dense)", dense,
+             autograd_forward(lambda b: bce(dense(b[0], b[1]), b[2]), torch.optim.SGD(dense.parameters(), lr=LR))),
+            ("reprolab EmbeddingBag, sparse grads, its own SGD step (model: embedding_bag)", bag,
+             hand_sgd_forward(bag, bce, LR))):
         batches = BagBatches(bags["train"], IMDB_BATCH, device, shuffle=True, generator=torch.Generator().manual_seed(0))
-        results[name] = step_breakdown(batches, lambda b: b, lambda b, m=model: bce(m(b[0], b[1]), b[2]),
-                                       torch.optim.SGD(model.parameters(), lr=0.01), device, limit)
+        results[name] = step_breakdown(batches, lambda b: b, forward, device, limit)
     return results
 
 
 def image_variants(dataset: str, device: torch.device, limit: int) -> dict[str, dict[str, float]]:
     """The seed's per-sample transform loop with its SimpleCNN, and TensorBatches with ours (Adam)."""
-    arrays = load_images(f"data/images/{dataset}.pt")
-    rows = load_kept(f"data/images/{dataset}-kept.pt")
+    arrays = load_images(images_file(dataset))
+    rows = load_kept(kept_file(dataset))
     image_params = load_image_params()
     source = image_params.sources[stage_choice(dataset, image_params.datasets, "benchmark_step.dataset (one of images.datasets)")]
     ce = nn.CrossEntropyLoss()
     torch.manual_seed(0)
-    seed_model = SeedSimpleCNN().to(device)
+    seed_model = CourseSimpleCNN().to(device)
     with tempfile.TemporaryDirectory() as root:
-        loader = seed_image_loader(arrays, rows, dataset, Path(root), source.mean, source.std, IMAGE_BATCH)
+        loader = course_image_loader(arrays, rows, dataset, Path(root), source.mean, source.std, IMAGE_BATCH)
         results = {"seed: per-sample ToTensor/Normalize, DataLoader, SimpleCNN": step_breakdown(
-            loader, moved(device), lambda b: ce(seed_model(b[0]), b[1]),
-            torch.optim.Adam(seed_model.parameters(), lr=1e-3), device, limit)}
+            loader, moved(device), autograd_forward(lambda b: ce(seed_model(b[0]), b[1]),
+                                                    torch.optim.Adam(seed_model.parameters(), lr=1e-3)), device, limit)}
     model = SimpleCNN().to(device)
     batches = TensorBatches(normalized(arrays["train_images"][rows], source.mean, source.std), arrays["train_labels"][rows],
                             IMAGE_BATCH, device, shuffle=True, generator=torch.Generator().manual_seed(0))
     results["reprolab TensorBatches, SimpleCNN, fused Adam"] = step_breakdown(
-        batches, lambda b: b, lambda b: ce(model(b[0]), b[1]),
-        torch.optim.Adam(model.parameters(), lr=1e-3, fused=True), device, limit)
+        batches, lambda b: b, autograd_forward(lambda b: ce(model(b[0]), b[1]),
+                                               torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)), device, limit)
     return results
 
 

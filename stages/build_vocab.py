@@ -1,13 +1,11 @@
 """Stage build_vocab: the imdb.vocab_size most frequent train words, and the data report."""
 
-from reprolab.atomic import write_json
-from reprolab.cli import parse_stage_args, run_stage
-from reprolab.imdb import build_vocab, data_report, load_corpus, save_vocab
-from reprolab.params import load_imdb_params
+from reprolab.core.atomic import write_json
+from reprolab.core.cli import parse_stage_args, run_stage
+from reprolab.core.params import load_imdb_params
+from reprolab.core.paths import IMDB_DATA, TOKENS, VOCAB
+from reprolab.imdb.data import build_vocab, data_report, load_corpus, save_vocab
 
-TOKENS = "data/imdb/tokens"
-VOCAB = "data/imdb/vocab.json"
-REPORT = "metrics/imdb_data.json"
 
 
 def main() -> None:
@@ -17,7 +15,7 @@ def main() -> None:
     vocab = build_vocab(corpus, params.vocab.vocab_size)
     report = data_report(corpus, vocab)
     save_vocab(vocab, params.vocab.tokenizer, VOCAB)
-    write_json(REPORT, report)
+    write_json(IMDB_DATA, report)
     train = report["train"]
     print(f"vocabulary {len(vocab)} words; train: {train['reviews']} reviews, "
           f"{train['mean_tokens']} tokens each on average, {train['distinct_oov_tokens']} distinct OOV tokens")

@@ -3,11 +3,12 @@
 import json
 from pathlib import Path
 
-from reprolab.atomic import atomic_path, csv_text, json_text
-from reprolab.cli import parse_stage_args, run_stage
-from reprolab.errors import UserError
-from reprolab.params import load_image_params, stage_choice
-from reprolab.report import grouped_bars_figure, markdown_table, save_figure
+from reprolab.core.atomic import atomic_path, csv_text, json_text
+from reprolab.core.cli import parse_stage_args, run_stage
+from reprolab.core.errors import UserError
+from reprolab.core.params import load_image_params, stage_choice
+from reprolab.core.paths import evaluation_reports, stage_metrics
+from reprolab.core.report import grouped_bars_figure, markdown_table, save_figure
 
 
 def read_metrics(path: Path) -> dict:
@@ -21,7 +22,7 @@ def main() -> None:
     args = parse_stage_args(__file__, __doc__, (("dataset", "one of images.datasets"),))
     params = load_image_params()
     name = stage_choice(args.dataset, params.datasets, "compare_images: dataset (images.datasets)")
-    metrics, reports = Path(f"metrics/evaluate_images/{name}"), Path(f"reports/evaluate_images/{name}")
+    metrics, reports = stage_metrics("evaluate_images", name), evaluation_reports(name)
     results = {s: (read_metrics(metrics / s / "metrics.json"), read_metrics(reports / s / "per_class.json"))
                for s in params.strategies}
     names = [key for key in next(iter(results.values()))[1] if key != "macro avg"]  # the classes, in label order
@@ -34,7 +35,7 @@ def main() -> None:
              *(per_class[c]["precision"] for c in minority)] for s, (m, per_class) in results.items()]
     recall = {s: [per_class[c]["recall"] for c in names] for s, (_, per_class) in results.items()}
     figure = grouped_bars_figure(names, recall, "test recall", f"{name}: recall per class by rebalancing strategy")
-    with atomic_path(f"metrics/compare_images/{name}", directory=True) as out:
+    with atomic_path(stage_metrics("compare_images", name), directory=True) as out:
         (out / "metrics.json").write_text(json_text(summary, out / "metrics.json"))
         (out / "table.md").write_text(f"### {name}: rebalancing strategies (minority classes {', '.join(minority)})\n\n"
                                       + markdown_table(header, rows))

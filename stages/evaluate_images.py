@@ -1,9 +1,9 @@
 """Stage evaluate_images@<dataset>: each strategy's accuracy, per-class report and confusion matrix on the test split."""
 
-from reprolab.cli import parse_stage_args, run_stage
-from reprolab.device import resolve_device
-from reprolab.image_evaluation import evaluate_strategies
-from reprolab.params import load_image_params, stage_choice
+from reprolab.core.cli import parse_stage_args, run_stage
+from reprolab.core.device import resolve_device
+from reprolab.core.params import load_image_params, stage_choice
+from reprolab.images.evaluation import evaluate_strategies
 
 
 def main() -> None:

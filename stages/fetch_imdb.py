@@ -1,10 +1,10 @@
 """Stage fetch_imdb: the first of data.imdb.sources that can be had -> data/raw/aclImdb_v1.tar.gz, sha256-verified."""
 
-from reprolab.cli import parse_stage_args, run_stage
-from reprolab.fetch import fetch_first
-from reprolab.params import load_imdb_params
+from reprolab.core.cli import parse_stage_args, run_stage
+from reprolab.core.fetch import fetch_first
+from reprolab.core.params import load_imdb_params
+from reprolab.core.paths import ARCHIVE
 
-ARCHIVE = "data/raw/aclImdb_v1.tar.gz"
 OFFLINE_HINT = "without internet, put a local copy of the archive first in data.imdb.sources, with its sha256"
 
 

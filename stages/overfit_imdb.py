@@ -1,14 +1,14 @@
 """Stage overfit_imdb: seed VI.4, a small training set and many epochs; train vs test perplexity per epoch."""
 
-from reprolab.atomic import atomic_path, csv_text, ensure_writable, json_text
-from reprolab.cli import parse_stage_args, run_stage
-from reprolab.device import resolve_device
-from reprolab.imdb import imdb_data_file, load_bags
-from reprolab.params import load_sweep_params
-from reprolab.report import markdown_table, overfit_figure, save_figure
-from reprolab.sweeps import point_metrics, subset_bags, train_point, turn_up_epoch
+from reprolab.core.atomic import atomic_path, csv_text, ensure_writable, json_text
+from reprolab.core.cli import parse_stage_args, run_stage
+from reprolab.core.device import resolve_device
+from reprolab.core.params import load_sweep_params
+from reprolab.core.paths import OVERFIT, imdb_inputs
+from reprolab.core.report import markdown_table, overfit_figure, save_figure
+from reprolab.imdb.data import load_bags
+from reprolab.imdb.sweeps import point_metrics, subset_bags, train_point, turn_up_epoch
 
-OUT = "reports/overfit"
 
 
 def main() -> None:
@@ -16,8 +16,8 @@ def main() -> None:
     params = load_sweep_params()
     train = params.overfit
     device = resolve_device(train.device, "sweeps.base.device")
-    ensure_writable(f"{OUT}/metrics.json")
-    bags, num_features = load_bags(imdb_data_file(train.model))
+    ensure_writable(OVERFIT / "metrics.json")
+    bags, num_features = load_bags(imdb_inputs(train.model))
     bags = {"train": subset_bags(bags, "balanced", params.overfit_reviews)["train"], "test": bags["test"]}
     first_loss, epochs = train_point(train, bags, num_features, device, params.eval_batch_size)
     result = point_metrics("overfit", params.overfit_reviews, first_loss, epochs, bags)
@@ -30,7 +30,7 @@ def main() -> None:
     title = f"{params.overfit_reviews} training reviews, {train.optimizer} lr {train.lr}, batch {train.batch_size}"
     figure = overfit_figure([e["train_perplexity"] for e in result["epochs"]], test_ppl, turn, title)
     rows = [[e["epoch"], e["train_perplexity"], e["test_perplexity"], e["test_accuracy"]] for e in result["epochs"]]
-    with atomic_path(OUT, directory=True) as out:
+    with atomic_path(OVERFIT, directory=True) as out:
         (out / "metrics.json").write_text(json_text(summary, out / "metrics.json"))
         (out / "table.md").write_text(
             f"### Overfitting: {title}\n\nTest perplexity is lowest at epoch {summary['lowest_test_perplexity_epoch']} "

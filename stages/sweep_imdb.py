@@ -1,33 +1,33 @@
-"""Stage sweep_<name>: every point of one seed 002 sweep, each trained with sweeps.base and one thing changed.
+"""Stage sweep@<name>: every point of one seed 002 sweep, each trained with sweeps.base and one thing changed.
 
 On CPU the points train side by side, one process per core; on a GPU (or on a few reviews) one after another.
 """
 
-from reprolab.atomic import atomic_path, json_text
-from reprolab.cli import parse_stage_args, run_stage
-from reprolab.device import resolve_device
-from reprolab.imdb import imdb_data_file, load_bags, read_archive
-from reprolab.parallel import side_by_side
-from reprolab.params import load_sweep_params, stage_choice
-from reprolab.registry import SWEEPS
-from reprolab.sweeps import point_name, point_workers, sweep_point
+from reprolab.core.atomic import atomic_path, json_text
+from reprolab.core.cli import parse_stage_args, run_stage
+from reprolab.core.device import resolve_device
+from reprolab.core.parallel import side_by_side
+from reprolab.core.params import load_sweep_params, stage_choice
+from reprolab.core.paths import ARCHIVE, imdb_inputs, stage_metrics, timings
+from reprolab.core.registry import SWEEPS
+from reprolab.imdb.data import load_bags, read_archive
+from reprolab.imdb.sweeps import point_name, point_workers, sweep_point
 
-ARCHIVE = "data/raw/aclImdb_v1.tar.gz"
 
 
 def main() -> None:
     args = parse_stage_args(__file__, __doc__, (("sweep", "one of " + ", ".join(SWEEPS)),))
     params = load_sweep_params()
-    sweep = stage_choice(args.sweep, SWEEPS, "sweep_imdb: sweep")
+    sweep = stage_choice(args.sweep, params.values, "sweep_imdb: sweep (a key of sweeps.points)")
     device = resolve_device(params.base.device, "sweeps.base.device")
     values = params.values[sweep]
-    data = read_archive(ARCHIVE) if sweep == "tokenizer" else load_bags(imdb_data_file(params.base.model))
+    data = read_archive(ARCHIVE) if sweep == "tokenizer" else load_bags(imdb_inputs(params.base.model))
     training = (data if sweep == "tokenizer" else data[0])["train"]
     workers = point_workers(device, len(values), len(training.labels))
     print(f"sweep {sweep}: {len(values)} points, {workers} at a time", flush=True)
     results = side_by_side(sweep_point, [(sweep, value, params, device, data) for value in values], workers)
-    with (atomic_path(f"metrics/sweeps/{sweep}", directory=True) as metrics_dir,
-          atomic_path(f"timings/sweeps/{sweep}", directory=True) as timings_dir):
+    with (atomic_path(stage_metrics("sweeps", sweep), directory=True) as metrics_dir,
+          atomic_path(timings("sweeps", sweep), directory=True) as timings_dir):
         for value, (metrics, timing) in zip(values, results, strict=True):
             name = f"{point_name(value)}.json"
             (metrics_dir / name).write_text(json_text(metrics, metrics_dir / name))

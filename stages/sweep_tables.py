@@ -3,14 +3,14 @@
 import json
 from pathlib import Path
 
-from reprolab.atomic import atomic_path, csv_text
-from reprolab.cli import parse_stage_args, run_stage
-from reprolab.errors import UserError
-from reprolab.params import SweepParams, load_sweep_params
-from reprolab.registry import SWEEPS
-from reprolab.report import markdown_table, save_figure, sweep_figure
+from reprolab.core.atomic import atomic_path, csv_text
+from reprolab.core.cli import parse_stage_args, run_stage
+from reprolab.core.errors import UserError
+from reprolab.core.params import SweepParams, load_sweep_params
+from reprolab.core.paths import SWEEP_POINTS, SWEEP_TABLES, stage_metrics
+from reprolab.core.registry import SWEEPS
+from reprolab.core.report import markdown_table, save_figure, sweep_figure
 
-TABLES, POINTS = Path("reports/sweeps"), Path("reports/sweep_points")
 
 
 def read_points(folder: Path, values: tuple, sweep: str) -> list[dict]:
@@ -21,10 +21,10 @@ def read_points(folder: Path, values: tuple, sweep: str) -> list[dict]:
             point = json.loads(path.read_text())
             found[repr(point["value"])] = point
         except (ValueError, KeyError, TypeError) as err:
-            raise UserError(f"{path}: unreadable sweep result ({err}); rerun the sweep_{sweep} stages") from None
+            raise UserError(f"{path}: unreadable sweep result ({err}); rerun stage sweep@{sweep}") from None
     missing = [v for v in values if repr(v) not in found]
     if missing:
-        raise UserError(f"{folder}: no results for sweeps.{sweep} values {missing}; rerun the sweep_{sweep} stages")
+        raise UserError(f"{folder}: no results for sweeps.points.{sweep} values {missing}; rerun stage sweep@{sweep}")
     return [found[repr(v)] for v in values]
 
 
@@ -61,9 +61,9 @@ def write_table(sweep: str, params: SweepParams, points: list[dict], tables: Pat
 def main() -> None:
     parse_stage_args(__file__, __doc__)
     params = load_sweep_params()
-    results = {sweep: read_points(Path(f"metrics/sweeps/{sweep}"), params.values[sweep], sweep)
-               for sweep in SWEEPS}  # every sweep read before any writing
-    with atomic_path(TABLES, directory=True) as tables, atomic_path(POINTS, directory=True) as points_dir:
+    results = {sweep: read_points(stage_metrics("sweeps", sweep), values, sweep)
+               for sweep, values in params.values.items()}  # every sweep read before any writing
+    with atomic_path(SWEEP_TABLES, directory=True) as tables, atomic_path(SWEEP_POINTS, directory=True) as points_dir:
         for sweep, points in results.items():
             write_table(sweep, params, points, tables, points_dir)
 

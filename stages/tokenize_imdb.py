@@ -1,11 +1,10 @@
 """Stage tokenize_imdb: read the archive once and tokenize both splits into word ids."""
 
-from reprolab.cli import parse_stage_args, run_stage
-from reprolab.imdb import read_archive, save_corpus, tokenize_reviews
-from reprolab.params import load_imdb_params
+from reprolab.core.cli import parse_stage_args, run_stage
+from reprolab.core.params import load_imdb_params
+from reprolab.core.paths import ARCHIVE, TOKENS
+from reprolab.imdb.data import read_archive, save_corpus, tokenize_reviews
 
-ARCHIVE = "data/raw/aclImdb_v1.tar.gz"
-TOKENS = "data/imdb/tokens"
 
 
 def main() -> None:

@@ -3,12 +3,12 @@
 On CPU the strategies train side by side, one process and one thread each; on a GPU or under torchrun one after another.
 """
 
-from reprolab.cli import parse_stage_args, run_stage
-from reprolab.device import resolve_device
-from reprolab.distributed import process_group, processes_planned, relaunch
-from reprolab.engines import resolve_engine
-from reprolab.image_training import train_strategies
-from reprolab.params import load_image_params, stage_choice
+from reprolab.core.cli import parse_stage_args, run_stage
+from reprolab.core.device import resolve_device
+from reprolab.core.distributed import process_group, processes_planned, relaunch
+from reprolab.core.engines import resolve_engine
+from reprolab.core.params import load_image_params, stage_choice
+from reprolab.images.training import train_strategies
 
 
 def main() -> None:

@@ -2,19 +2,17 @@
 
 from dataclasses import asdict
 
-from reprolab.cli import parse_stage_args, run_stage
-from reprolab.device import resolve_device, seed_everything
-from reprolab.distributed import process_group, processes_planned, relaunch
-from reprolab.engines import resolve_engine
-from reprolab.imdb import imdb_data_file, load_bags
-from reprolab.imdb_models import imdb_batches, imdb_config, imdb_graphable, imdb_model
-from reprolab.params import load_imdb_params
-from reprolab.record import train_and_record
-from reprolab.train import bags_bytes, build_model, loss_function, require_batch_fits, require_device_memory
+from reprolab.core.cli import parse_stage_args, run_stage
+from reprolab.core.device import resolve_device, seed_everything
+from reprolab.core.distributed import process_group, processes_planned, relaunch
+from reprolab.core.engines import resolve_engine
+from reprolab.core.params import load_imdb_params
+from reprolab.core.paths import IMDB_MODEL, TRAIN_IMDB, imdb_inputs, timings
+from reprolab.core.record import train_and_record
+from reprolab.core.train import bags_bytes, build_model, loss_function, require_batch_fits, require_device_memory
+from reprolab.imdb.data import load_bags
+from reprolab.imdb.models import imdb_batches, imdb_config, imdb_graphable, imdb_model
 
-MODEL = "models/imdb_mlp.pt"
-METRICS = "metrics/train_imdb"
-TIMINGS = "timings/train_imdb.json"
 
 
 def main() -> None:
@@ -27,7 +25,7 @@ def main() -> None:
     relaunch(train.processes, device, "train_imdb.processes")
     with process_group(device) as (shard, device):
         generator = seed_everything(train.seed, train.deterministic)
-        data, num_features = load_bags(imdb_data_file(train.model))
+        data, num_features = load_bags(imdb_inputs(train.model))
         require_batch_fits(train, len(data["train"]), "training reviews")
         require_device_memory(bags_bytes([data["train"], data["test"]], engine == "graph"), device,
                               "the encoded reviews", "train_imdb.device")
@@ -40,7 +38,7 @@ def main() -> None:
             print(f"training on {device} with the {engine} engine in {shard.world} process(es): {asdict(train)}")
         criterion = loss_function(train.head)
         train_and_record(model, config, train_batches, test_batches, train, (criterion, criterion), num_classes=2,
-                         device=device, metrics_dir=METRICS, model_path=MODEL, timings_path=TIMINGS, engine=engine,
+                         device=device, metrics_dir=TRAIN_IMDB, model_path=IMDB_MODEL, timings_path=timings("train_imdb.json"), engine=engine,
                          shard=shard)
 
 

@@ -65,7 +65,7 @@ def write_idx_folder(folder: Path, train: int = 120, test: int = 40, seed: int =
 
     import numpy as np
 
-    from reprolab.idx import write_idx
+    from reprolab.images.idx import write_idx
 
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)

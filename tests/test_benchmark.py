@@ -5,8 +5,8 @@ import torch
 
 from conftest import write_idx_folder, write_imdb_archive
 from project import Project
-from reprolab.benchmark import (PHASES, InMemoryDataset, IOBoundDataset, LoaderConfig, batches_per_second,
-                                loader_configs, step_breakdown, summarize)
+from reprolab.speed.measure import (PHASES, InMemoryDataset, IOBoundDataset, LoaderConfig, autograd_forward,
+                                    batches_per_second, hand_sgd_forward, loader_configs, step_breakdown, summarize)
 
 
 def test_loader_configs_sweep_workers_then_one_flag_at_a_time():
@@ -19,7 +19,7 @@ def test_loader_configs_sweep_workers_then_one_flag_at_a_time():
 
 def test_io_bound_dataset_sleeps_per_item(monkeypatch):
     slept = []
-    monkeypatch.setattr("reprolab.benchmark.time.sleep", slept.append)
+    monkeypatch.setattr("reprolab.speed.measure.time.sleep", slept.append)
     dataset = IOBoundDataset(num_samples=20, feature_size=4, delay_seconds=0.01)
     for i in range(len(dataset)):
         dataset[i]
@@ -27,7 +27,7 @@ def test_io_bound_dataset_sleeps_per_item(monkeypatch):
 
 
 def fake_clock(monkeypatch, steps: list[float]) -> None:
-    """time.perf_counter in reprolab.benchmark moves on by steps[0], steps[1], ... cyclically, one per call."""
+    """time.perf_counter in reprolab.speed.measure moves on by steps[0], steps[1], ... cyclically, one per call."""
     now, calls = [0.0], [0]
 
     def perf_counter() -> float:
@@ -35,7 +35,7 @@ def fake_clock(monkeypatch, steps: list[float]) -> None:
         calls[0] += 1
         return now[0]
 
-    monkeypatch.setattr("reprolab.benchmark.time.perf_counter", perf_counter)
+    monkeypatch.setattr("reprolab.speed.measure.time.perf_counter", perf_counter)
 
 
 def test_batches_per_second_counts_fresh_epochs(monkeypatch):
@@ -50,11 +50,36 @@ def test_step_breakdown_times_every_phase_and_trains(monkeypatch):
     before = model.weight.detach().clone()
     batches = [(torch.randn(8, 4), torch.randn(8, 1)) for _ in range(6)]
     fake_clock(monkeypatch, [10.0, 0.001, 0.002, 0.003, 0.004])  # each step: fetch 1 ms, copy 2, forward 3, backward 4
-    times = step_breakdown(batches, lambda b: b, lambda b: torch.nn.functional.mse_loss(model(b[0]), b[1]),
-                           torch.optim.SGD(model.parameters(), lr=0.1), torch.device("cpu"), limit=3)
+    forward = autograd_forward(lambda b: torch.nn.functional.mse_loss(model(b[0]), b[1]),
+                               torch.optim.SGD(model.parameters(), lr=0.1))
+    times = step_breakdown(batches, lambda b: b, forward, torch.device("cpu"), limit=3)
     assert times == pytest.approx(dict(zip(PHASES, [1.0, 2.0, 3.0, 4.0])))
     assert not torch.equal(model.weight, before)
 
+
+
+def test_the_step_benchmark_times_the_sparse_sgd_step_that_training_takes():
+    """hand_sgd_forward's steps leave the same weights, bit for bit, as an epoch of training with plain SGD."""
+    from reprolab.imdb.batches import BagBatches
+    from reprolab.core.engines import make_optimizer, train_epoch
+    from reprolab.imdb.models import OneHotMLP
+    from reprolab.core.train import loss_function
+    from test_models import NUM_FEATURES, random_bags, train_params
+
+    bags, params, criterion = random_bags(64), train_params(optimizer="sgd", lr=0.01, batch_size=16), loss_function("bce")
+    models = []
+    for benchmarked in (True, False):
+        torch.manual_seed(0)
+        model = OneHotMLP(NUM_FEATURES, 16, "bce", "embedding_bag", sparse=True)
+        batches = BagBatches(bags, 16, torch.device("cpu"), shuffle=True, generator=torch.Generator().manual_seed(0))
+        if benchmarked:
+            step_breakdown(batches, lambda b: b, hand_sgd_forward(model, criterion, params.lr), torch.device("cpu"),
+                           limit=4, warmup=0)
+        else:
+            train_epoch(model, batches, make_optimizer(model, params), criterion, params, epoch=1)
+        models.append(model)
+    for a, b in zip(*(model.parameters() for model in models), strict=True):
+        assert torch.equal(a, b)
 
 def test_benchmark_stages_on_tiny_data(tmp_path):
     project = Project(tmp_path / "repo")

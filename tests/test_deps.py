@@ -13,48 +13,51 @@ from project import REPO, Project
 PACKAGE = "src/reprolab"
 
 
+def module_file(name: str) -> Path | None:
+    """The source file of a dotted reprolab module or package, relative to the repository; None if there is none."""
+    path = Path("src", *name.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if (REPO / candidate).is_file():
+            return candidate
+    return None
+
+
 def imported_modules(path: Path) -> set[str]:
     """The reprolab modules a file imports anywhere (top level or inside functions), as src/ paths.
 
-    Only absolute `import reprolab.x` / `from reprolab(.x) import ...` count: relative and dynamic imports are
+    Only absolute `import reprolab.x` / `from reprolab.x import ...` count: relative and dynamic imports are
     refused by test_imports_are_absolute_and_static, so this reading sees every import there is.
     """
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "reprolab":
-            names = [node.module] if node.module != "reprolab" else [f"reprolab.{a.name}" for a in node.names]
-            found |= {name for name in names}
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names
+                      if module_file(f"{node.module}.{alias.name}")}  # from reprolab.imdb import batches
         elif isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.startswith("reprolab.")}
-    return {f"src/{name.replace('.', '/')}.py" for name in found}
-
-
-# imdb_models.py is also read as text, without importing it, when IMDB params are checked (registry.declared_imdb_models)
-MODELS_FILE = f"{PACKAGE}/imdb_models.py"
-READS_MODELS_FILE = {"load_imdb_params", "load_sweep_params", "declared_imdb_models"}
-DEFINES_THEM = {f"{PACKAGE}/params.py", f"{PACKAGE}/registry.py"}
-
-
-def names_used(path: Path) -> set[str]:
-    """Every name a file refers to: variables, attributes and imported names."""
-    tree = ast.parse(path.read_text())
-    return ({node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-            | {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
-            | {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names})
+    files = set()
+    for name in found:
+        file = module_file(name)
+        assert file is not None, f"{path}: imports {name}, which does not exist"
+        files.add(str(file))
+    return files
 
 
 def code_run_by(script: str) -> set[str]:
-    """script and every src/reprolab file it reaches through imports, plus imdb_models.py where its models are read."""
+    """script and every src/reprolab file it reaches through imports."""
     files, todo = {script}, [script]
     while todo:
         for module in imported_modules(REPO / todo.pop()):
-            assert (REPO / module).is_file(), f"{module} is imported but does not exist"
             if module not in files:
                 files.add(module)
                 todo.append(module)
-    if any(names_used(REPO / file) & READS_MODELS_FILE for file in files - DEFINES_THEM):
-        files.add(MODELS_FILE)
     return files
+
+
+def folders_run_by(script: str) -> set[str]:
+    """The package folders (src/reprolab/<track>) whose code script runs: what its stage lists beside the script."""
+    return {"/".join(Path(file).parts[:3]) for file in code_run_by(script) if len(Path(file).parts) > 3}
 
 
 def stages() -> dict[str, dict]:
@@ -63,11 +66,11 @@ def stages() -> dict[str, dict]:
 
 
 @pytest.mark.parametrize("name", sorted(stages()))
-def test_stage_deps_are_exactly_the_code_it_runs(name):
+def test_stage_deps_are_its_script_and_the_folders_of_the_code_it_runs(name):
     stage = stages()[name]
     script = stage["cmd"].split()[1]
     listed = {dep for dep in stage["deps"] if dep.startswith(("stages/", "src/"))}
-    expected = code_run_by(script)
+    expected = {script} | folders_run_by(script)
     assert not expected - listed, f"stage {name} runs but does not depend on {sorted(expected - listed)}"
     assert not listed - expected, f"stage {name} depends on code it does not run: {sorted(listed - expected)}"
 
@@ -93,8 +96,8 @@ def test_imports_are_absolute_and_static(path):
 
 def test_relative_and_dynamic_imports_are_found(tmp_path):
     module = tmp_path / "m.py"
-    module.write_text("from . import sweeps\nimport importlib\ndef f():\n    importlib.import_module('reprolab.sweeps')\n"
-                      "    __import__('reprolab.train')\n")
+    module.write_text("from . import sweeps\nimport importlib\ndef f():\n    importlib.import_module('reprolab.imdb.sweeps')\n"
+                      "    __import__('reprolab.core.train')\n")
     assert dynamic_or_relative_imports(module) == ["line 1: from . import ...",
                                                    "line 4: importlib.import_module(...)", "line 5: __import__(...)"]
 
@@ -112,20 +115,18 @@ def test_editing_evaluation_code_makes_evaluation_stale(tmp_path):
     project.set_params(imdb__vocab_size=8, train_imdb__epochs=1, train_imdb__batch_size=2, train_imdb__device="cpu")
     project.repro("evaluate_imdb")
     assert json.loads(project.run("dvc", "status", "--json", "evaluate_imdb").stdout) == {}
-    record = project.root / PACKAGE / "record.py"
+    record = project.root / PACKAGE / "core/record.py"
     source = record.read_text()
     marker = "    result = evaluate(model, batches, criterion, precision)\n"
     assert marker in source
     record.write_text(source.replace(marker, marker + "    result.loss = float(result.loss)\n"))
     status = json.loads(project.run("dvc", "status", "--json", "evaluate_imdb").stdout)
     changed = [entry["changed deps"] for entry in status["evaluate_imdb"] if "changed deps" in entry]
-    assert changed and changed[0] == {f"{PACKAGE}/record.py": "modified"}
+    assert changed and changed[0] == {f"{PACKAGE}/core": "modified"}
 
 
-def test_editing_an_imdb_model_leaves_the_image_track_cached():
-    """Only the IMDB stages read imdb_models.py (the data stages check the model name first, so a typo fails before
-    any work); the image track does not, so editing a model leaves it cached."""
-    readers = {name for name, stage in stages().items() if MODELS_FILE in stage["deps"]}
-    assert readers == {"fetch_imdb", "tokenize_imdb", "build_vocab", "encode_imdb", "train_imdb", "evaluate_imdb",
-                       "benchmark_step", "benchmark_gpu", "overfit_imdb", "report",
-                       *(name for name in stages() if name.startswith("sweep_"))}
+def test_editing_the_imdb_track_leaves_the_image_track_cached():
+    """The image stages run no IMDB code, so editing an IMDB model or the sweeps leaves them cached."""
+    readers = {name for name, stage in stages().items() if f"{PACKAGE}/imdb" in stage["deps"]}
+    assert readers == {"tokenize_imdb", "build_vocab", "encode_imdb", "train_imdb", "evaluate_imdb",
+                       "benchmark_step", "benchmark_gpu", "overfit_imdb", "sweep"}

@@ -11,12 +11,13 @@ import yaml
 
 from conftest import REVIEWS, write_idx_folder, write_imdb_archive
 from project import Project
-from reprolab.batches import BagBatches, SequenceBatches, TensorBatches
-from reprolab.distributed import Shard, worker_error
-from reprolab.engines import resolve_engine
-from reprolab.errors import UserError
-from reprolab.images import sample_weights
-from reprolab.imdb_models import imdb_config
+from reprolab.core.batches import TensorBatches
+from reprolab.core.distributed import Shard, worker_error
+from reprolab.core.engines import resolve_engine
+from reprolab.core.errors import UserError
+from reprolab.images.data import sample_weights
+from reprolab.imdb.batches import BagBatches, SequenceBatches
+from reprolab.imdb.models import imdb_config
 from test_models import random_bags, train_params
 
 TWO = (Shard(0, 2), Shard(1, 2))
@@ -163,12 +164,12 @@ import sys
 
 import torch
 
-from reprolab.batches import TensorBatches
-from reprolab.distributed import process_group, relaunch
-from reprolab.engines import fit
-from reprolab.models import image_model
-from reprolab.params import TrainParams
-from reprolab.train import loss_function
+from reprolab.core.batches import TensorBatches
+from reprolab.core.distributed import process_group, relaunch
+from reprolab.core.engines import fit
+from reprolab.core.params import TrainParams
+from reprolab.core.train import loss_function
+from reprolab.images.models import image_model
 
 processes, output = int(sys.argv[1]), sys.argv[2]
 relaunch(processes, torch.device("cpu"), "test.processes")
@@ -229,9 +230,9 @@ WAITING_RANK = """
 import torch
 import torch.distributed as dist
 
-from reprolab.cli import run_stage
-from reprolab.distributed import process_group, relaunch
-from reprolab.errors import UserError
+from reprolab.core.cli import run_stage
+from reprolab.core.distributed import process_group, relaunch
+from reprolab.core.errors import UserError
 
 
 def main():

@@ -1,15 +1,22 @@
-"""Engines: the choice of engine, and the resident step that the graph engine captures, checked eagerly on CPU."""
+"""Engines: the choice of engine, and the resident step that the graph engine captures, checked eagerly on CPU.
+
+CUDA graphs exist only on CUDA, so capture itself is checked by the -m gpu tests (test_gpu.py); here a stand-in for
+torch.cuda's streams and graphs runs the capture code's warm-up, capture and undo on CPU.
+"""
+
+import contextlib
 
 import pytest
 import torch
 
-from reprolab.batches import BagBatches, TensorBatches, padded_bags
-from reprolab.engines import ResidentTrainer, make_optimizer, resolve_engine, train_epoch
-from reprolab.errors import UserError
-from reprolab.images import sample_weights
-from reprolab.imdb_models import OneHotMLP
-from reprolab.models import SimpleCNN
-from reprolab.train import loss_function
+from reprolab.core.batches import TensorBatches
+from reprolab.core.engines import ResidentTrainer, make_optimizer, resolve_engine, train_epoch
+from reprolab.core.errors import UserError
+from reprolab.core.train import loss_function
+from reprolab.images.data import sample_weights
+from reprolab.images.models import SimpleCNN
+from reprolab.imdb.batches import BagBatches, padded_bags
+from reprolab.imdb.models import OneHotMLP
 from test_models import NUM_FEATURES, random_bags, train_params
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
@@ -88,3 +95,57 @@ def test_resident_divergence_names_the_first_bad_batch():
                               batches.resident(torch.Generator().manual_seed(0)), params, capture=False)
     with pytest.raises(UserError, match=r"train_imdb: training diverged: loss is nan at epoch 1, batch \d of 4"):
         trainer.epoch(1)
+
+
+class _FakeStream:
+    def wait_stream(self, other: "_FakeStream") -> None:
+        pass
+
+
+class _FakeGraph:
+    """torch.cuda.CUDAGraph on CPU: capture runs the step once (as a real capture would not), replay runs it again."""
+
+    trainer: ResidentTrainer | None = None
+
+    def __init__(self):
+        self.rows: torch.Tensor | None = None
+
+    def replay(self) -> None:
+        # a real replay's backward writes fresh gradients: the captured ones were set to None before capture
+        self.trainer.optimizer.zero_grad(set_to_none=True)
+        self.trainer._step(self.rows)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_capture_leaves_the_model_and_optimizer_as_fresh_so_replays_train_as_eager_steps_do(monkeypatch, optimizer):
+    """The warm-up steps and the capture's own step are undone: weights restored, optimizer state zeroed."""
+    graphs = []
+
+    @contextlib.contextmanager
+    def capturing(graph):
+        graphs.append(graph)
+        yield
+
+    monkeypatch.setattr(torch.cuda, "Stream", _FakeStream)
+    monkeypatch.setattr(torch.cuda, "stream", lambda stream: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "current_stream", _FakeStream)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", _FakeGraph)
+    monkeypatch.setattr(torch.cuda, "graph", capturing)
+    bags = random_bags(100)
+    params = train_params(optimizer=optimizer, lr=0.01, batch_size=16, epochs=2)
+    runs = []
+    for capture in (False, True):
+        torch.manual_seed(0)
+        model = OneHotMLP(NUM_FEATURES, 16, "bce", "dense")
+        batches = BagBatches(bags, 16, CPU, shuffle=True, generator=torch.Generator().manual_seed(3))
+        _FakeGraph.trainer = trainer = ResidentTrainer(model, make_optimizer(model, params), loss_function("bce"),
+                                                       batches.resident(torch.Generator().manual_seed(3)), params, capture)
+        for step in trainer.steps.values():
+            if step.graph is not None:
+                step.graph.rows = step.rows
+        runs.append(([trainer.epoch(epoch) for epoch in (1, 2)], [p.detach().clone() for p in model.parameters()]))
+    assert len(graphs) == 2  # batches of 16 and the last, shorter one of 4
+    (eager, eager_weights), (replayed, replayed_weights) = runs
+    assert replayed == eager
+    for a, b in zip(eager_weights, replayed_weights, strict=True):
+        assert torch.equal(a, b)

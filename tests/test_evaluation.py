@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from reprolab.record import evaluate_and_record
-from reprolab.train import evaluate, loss_function
+from reprolab.core.record import evaluate_and_record
+from reprolab.core.train import evaluate, loss_function
 
 LABELS = torch.tensor([0, 0, 1, 1, 2, 2])
 PREDICTED = [0, 1, 1, 1, 2, 0]  # right at rows 0, 2, 3, 4

@@ -17,16 +17,16 @@ import torch
 
 from conftest import REVIEWS, write_imdb_archive
 from project import REPO
-from reprolab import atomic
-from reprolab.errors import UserError
-from reprolab.images import imbalance_indices, load_kept
-from reprolab.imdb import Bags, load_bags, load_corpus, read_archive, save_bags
-from reprolab.models import SimpleCNN
-from reprolab.params import ImbalanceParams
-from reprolab.record import save_checkpoint, train_and_record
-from reprolab.sweeps import train_point
-from reprolab.batches import TensorBatches
-from reprolab.train import build_model, loss_function
+from reprolab.core import atomic
+from reprolab.core.batches import TensorBatches
+from reprolab.core.errors import UserError
+from reprolab.core.params import ImbalanceParams
+from reprolab.core.record import save_checkpoint, train_and_record
+from reprolab.core.train import build_model, loss_function
+from reprolab.images.data import imbalance_indices, load_kept
+from reprolab.images.models import SimpleCNN
+from reprolab.imdb.data import Bags, load_bags, load_corpus, read_archive, save_bags
+from reprolab.imdb.sweeps import train_point
 from test_models import NUM_FEATURES, random_bags, train_params
 
 
@@ -41,8 +41,8 @@ def test_diverging_sgd_stops_at_the_first_nan_batch_naming_the_params():
 
 
 def test_training_stops_at_the_bad_batch_and_runs_no_later_one():
-    from reprolab.engines import train_epoch
-    from reprolab.train import loss_function
+    from reprolab.core.engines import train_epoch
+    from reprolab.core.train import loss_function
 
     model = torch.nn.Linear(2, 1)
     params = train_params(optimizer="sgd", lr=0.1, epochs=1)
@@ -89,7 +89,7 @@ def test_metrics_never_hold_nan(tmp_path):
 
 
 def test_a_size_the_machine_cannot_hold_is_one_line_before_allocating():
-    from reprolab.imdb_models import OneHotMLP
+    from reprolab.imdb.models import OneHotMLP
 
     params = train_params(hidden=10_000_000)
     with pytest.raises(UserError, match=r"params.yaml: train_imdb.hidden and imdb.vocab_size make a model of "
@@ -148,7 +148,7 @@ def test_same_weights_give_byte_identical_files_under_any_name(tmp_path):
     save_checkpoint(model, {"name": "cnn"}, str(tmp_path / "a.pt"))
     save_checkpoint(model, {"name": "cnn"}, str(tmp_path / "other/b.pt"))
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "other/b.pt").read_bytes()
-    script = "import sys, torch; from reprolab.atomic import save_torch; save_torch(sys.argv[1], torch.arange(5.0))"
+    script = "import sys, torch; from reprolab.core.atomic import save_torch; save_torch(sys.argv[1], torch.arange(5.0))"
     for name in ("c.pt", "d.pt"):
         subprocess.run([sys.executable, "-c", script, str(tmp_path / name)], check=True)
     assert (tmp_path / "c.pt").read_bytes() == (tmp_path / "d.pt").read_bytes()
@@ -194,15 +194,15 @@ def run_with_file_size_limit(code: str, limit: int, cwd) -> subprocess.Completed
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    wrapped = f"from reprolab.cli import run_stage\ndef main():\n{textwrap.indent(code, '    ')}\nrun_stage(main)\n"
+    wrapped = f"from reprolab.core.cli import run_stage\ndef main():\n{textwrap.indent(code, '    ')}\nrun_stage(main)\n"
     return subprocess.run([sys.executable, "-c", wrapped], cwd=cwd, capture_output=True, text=True,
                           preexec_fn=limit_files)
 
 
 @pytest.mark.parametrize("code", [
-    "import torch\nfrom reprolab.record import save_checkpoint\n"
+    "import torch\nfrom reprolab.core.record import save_checkpoint\n"
     "save_checkpoint(torch.nn.Linear(1000, 1000), {}, 'out/model.pt')",
-    "from reprolab.atomic import write_json\nwrite_json('out/metrics.json', {'x': list(range(100000))})",
+    "from reprolab.core.atomic import write_json\nwrite_json('out/metrics.json', {'x': list(range(100000))})",
 ])
 def test_full_disk_is_one_line_and_leaves_nothing(tmp_path, code):
     result = run_with_file_size_limit(code, 10_000, tmp_path)
@@ -248,7 +248,7 @@ def test_help_says_what_a_stage_reads_and_writes_and_runs_nothing(tmp_path):
 
 
 def test_data_too_large_for_the_gpu_names_its_size_and_what_to_set(monkeypatch):
-    from reprolab import train
+    from reprolab.core import train
 
     monkeypatch.setattr(train, "available_memory", lambda device: 2 * 2**30)
     with pytest.raises(UserError, match=r"params.yaml: train_images.device puts the normalised images on the GPU: "

@@ -6,8 +6,8 @@ from functools import partial
 
 import pytest
 
-from reprolab.errors import UserError
-from reprolab.fetch import fetch, fetch_first
+from reprolab.core.errors import UserError
+from reprolab.core.fetch import fetch, fetch_first
 
 HINT = "put a local copy first in data.imdb.sources"
 

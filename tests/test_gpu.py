@@ -7,12 +7,13 @@ import torch
 
 from conftest import write_idx_folder, write_imdb_archive
 from project import Project
-from reprolab.batches import BagBatches, TensorBatches
-from reprolab.device import seed_everything
-from reprolab.imdb_models import OneHotMLP
-from reprolab.models import image_model
-from reprolab.engines import fit, train_epoch
-from reprolab.train import loss_function
+from reprolab.core.batches import TensorBatches
+from reprolab.core.device import seed_everything
+from reprolab.core.engines import fit, train_epoch
+from reprolab.core.train import loss_function
+from reprolab.images.models import image_model
+from reprolab.imdb.batches import BagBatches
+from reprolab.imdb.models import OneHotMLP
 from test_models import NUM_FEATURES, random_bags, train_params
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")]
@@ -134,7 +135,7 @@ def test_graph_engine_imdb_matches_eager_and_repeats_bit_for_bit():
 
 
 def test_graph_engine_weighted_draws_stay_balanced():
-    from reprolab.images import sample_weights
+    from reprolab.images.data import sample_weights
 
     labels = torch.cat([torch.zeros(900), torch.ones(100)]).long()
     batches = TensorBatches(labels, labels, 100, torch.device("cuda"), weights=sample_weights(labels))

@@ -10,17 +10,17 @@ import torch
 import torch.nn.functional as F
 
 from conftest import write_idx_folder
-from reprolab.atomic import save_torch
-from reprolab.batches import TensorBatches
-from reprolab.distributed import SINGLE, Shard
-from reprolab.errors import UserError
-from reprolab.idx import parse_idx, read_idx_bytes, write_idx
-from reprolab.image_training import strategy_workers
-from reprolab.images import (balanced_class_weights, batch_class_counts, fetch_images, imbalance_indices,
-                             load_images, normalized, strategy_batches, undersample_indices)
-from reprolab.models import ImageMLP, SimpleCNN, uniform_dropout
-from reprolab.params import ImageSourceParams, ImbalanceParams
-from reprolab.seed_reference import SeedSimpleCNN
+from reprolab.core.atomic import save_torch
+from reprolab.core.batches import TensorBatches
+from reprolab.core.distributed import SINGLE, Shard
+from reprolab.core.errors import UserError
+from reprolab.core.params import ImageSourceParams, ImbalanceParams
+from reprolab.images.data import (balanced_class_weights, batch_class_counts, fetch_images, imbalance_indices,
+                                  load_images, normalized, strategy_batches, undersample_indices)
+from reprolab.images.idx import parse_idx, read_idx_bytes, write_idx
+from reprolab.images.models import ImageMLP, SimpleCNN, uniform_dropout
+from reprolab.images.training import strategy_workers
+from reprolab.speed.course import CourseSimpleCNN
 
 
 def source(folder, md5) -> ImageSourceParams:
@@ -147,7 +147,7 @@ def test_rebalancing_strategies():
     assert len(drawn) == len(labels)
     share = torch.bincount(drawn, minlength=3).float() / len(drawn)
     assert share.tolist() == pytest.approx([1 / 3] * 3, abs=0.06)
-    from reprolab.images import sample_weights
+    from reprolab.images.data import sample_weights
 
     mass = torch.bincount(labels, weights=sample_weights(labels))  # each class's chance per draw, exactly
     assert (mass / mass.sum()).tolist() == pytest.approx([1 / 3] * 3, abs=1e-12)
@@ -175,7 +175,7 @@ def test_normalized_matches_totensor_normalize():
 
 def test_simple_cnn_matches_the_seeds_function_and_gradients():
     torch.manual_seed(0)
-    ours, seed = SimpleCNN(), SeedSimpleCNN()
+    ours, seed = SimpleCNN(), CourseSimpleCNN()
     seed.load_state_dict({"conv1.weight": ours.conv.weight, "conv1.bias": ours.conv.bias,
                           "fc.weight": ours.fc.weight, "fc.bias": ours.fc.bias})
     images, labels = torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,))
@@ -202,7 +202,7 @@ def test_image_mlp_shape():
 def test_weighted_draws_equal_weighted_random_samplers_on_the_generators_device():
     from torch.utils.data import WeightedRandomSampler
 
-    from reprolab.images import sample_weights
+    from reprolab.images.data import sample_weights
 
     labels = imbalanced_labels()
     ours = TensorBatches(labels, labels, 64, torch.device("cpu"), generator=torch.Generator().manual_seed(3),

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from conftest import REVIEWS, write_imdb_archive
-from reprolab import imdb
-from reprolab.errors import UserError
+from reprolab.core.errors import UserError
+from reprolab.imdb import data as imdb
 
 
 @pytest.fixture

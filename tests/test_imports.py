@@ -4,9 +4,10 @@ import subprocess
 import sys
 
 HEAVY = ("sklearn", "matplotlib", "dvclive", "torchvision", "scipy")
-# every module a training stage imports; report.py (figures) and seed_reference.py (the seed's code) are where they belong
-MODULES = ("atomic", "batches", "cli", "device", "fetch", "idx", "images", "imdb", "models", "params", "record",
-           "sweeps", "train", "benchmark")
+# every module a training stage imports; core/report.py (figures) and speed/course.py (the seed's code) are where they belong
+MODULES = ("core.atomic", "core.batches", "core.cli", "core.device", "core.fetch", "images.idx", "images.data",
+           "imdb.data", "imdb.batches", "imdb.models", "images.models", "core.params", "core.record", "imdb.sweeps",
+           "core.train", "speed.measure")
 
 
 def loaded_after(statement: str) -> set[str]:
@@ -21,5 +22,5 @@ def test_library_modules_load_no_heavy_library():
 
 def test_the_text_stages_load_no_torch():
     """fetch, tokenize, vocabulary and encoding only read and write files: no torch either."""
-    for module in ("fetch", "imdb", "params", "cli", "atomic"):
+    for module in ("core.fetch", "imdb.data", "core.params", "core.cli", "core.atomic", "core.paths"):
         assert "torch" not in loaded_after(f"import reprolab.{module}"), module

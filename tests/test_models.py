@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from reprolab.batches import BagBatches
-from reprolab.device import seed_everything
-from reprolab.imdb import Bags
-from reprolab.imdb_models import OneHotMLP, one_hot_rows, sparse_gradients_allowed, transpose_bags
-from reprolab.params import TrainParams
-from reprolab.engines import fit, make_optimizer, steps_by_hand
-from reprolab.train import evaluate, initial_loss, loss_function
+from reprolab.core.device import seed_everything
+from reprolab.core.engines import fit, make_optimizer, steps_by_hand
+from reprolab.core.params import TrainParams
+from reprolab.core.train import evaluate, initial_loss, loss_function
+from reprolab.imdb.batches import BagBatches
+from reprolab.imdb.data import Bags
+from reprolab.imdb.models import OneHotMLP, one_hot_rows, sparse_gradients_allowed, transpose_bags
 
 NUM_FEATURES = 50
 

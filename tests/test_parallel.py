@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from reprolab.parallel import side_by_side
+from reprolab.core.parallel import side_by_side
 
 
 def threads_and_square(value: int) -> tuple[int, int]:

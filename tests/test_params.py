@@ -4,10 +4,10 @@ import re
 import pytest
 import yaml
 
-from reprolab.errors import UserError
 from project import REPO
-from reprolab.params import (load_image_params, load_imdb_params, load_loader_benchmark_params,
-                             load_step_benchmark_params, load_sweep_params)
+from reprolab.core.errors import UserError
+from reprolab.core.params import (load_image_params, load_imdb_params, load_loader_benchmark_params,
+                                  load_step_benchmark_params, load_sweep_params)
 
 
 def with_value(params: dict, dotted: str, value) -> dict:
@@ -150,10 +150,10 @@ def test_bad_image_value_names_the_param(tmp_path, default_params, dotted, value
 @pytest.mark.parametrize(
     "dotted, value, message",
     [
-        ("sweeps.lr", [0.01, -1], "sweeps.lr must be a non-empty list of distinct positive numbers, got [0.01, -1]"),
-        ("sweeps.batch_size", [1, 1.5], "sweeps.batch_size must be a non-empty list of distinct positive integers"),
-        ("sweeps.shuffle", ["yes"], "sweeps.shuffle must be a non-empty list of true/false"),
-        ("sweeps.subset", ["all"], "sweeps.subset must be a non-empty list from first, balanced"),
+        ("sweeps.points.lr", [0.01, -1], "sweeps.points.lr must be a non-empty list of distinct values, each a positive number, got [0.01, -1]"),
+        ("sweeps.points.batch_size", [1, 1.5], "sweeps.points.batch_size must be a non-empty list of distinct values, each a positive integer"),
+        ("sweeps.points.shuffle", ["yes"], "sweeps.points.shuffle must be a non-empty list of distinct values, each true or false"),
+        ("sweeps.points.subset", ["all"], "sweeps.points.subset must be a non-empty list of distinct values, each one of first, balanced"),
         ("sweeps.subset_size", 201, "sweeps.subset_size must be an even positive integer"),
         ("sweeps.overfit.reviews", 7, "sweeps.overfit.reviews must be an even positive integer"),
         ("sweeps.base.optimizer", "lbfgs", "sweeps.base.optimizer must be one of sgd, adam"),
@@ -209,10 +209,10 @@ def test_image_lists_and_keys_are_checked(tmp_path, default_params, dotted, valu
 @pytest.mark.parametrize(
     "dotted, value, message",
     [
-        ("sweeps.lr", [0.01, float("inf")], "sweeps.lr must be a non-empty list of distinct positive numbers, got [0.01, inf]"),
+        ("sweeps.points.lr", [0.01, float("inf")], "sweeps.points.lr must be a non-empty list of distinct values, each a positive number, got [0.01, inf]"),
         ("sweeps.base.epoch", 3, "unknown key sweeps.base.epoch (did you mean sweeps.base.epochs?)"),
         ("sweeps.overfit.lr", float("inf"), "sweeps.overfit.lr must be a positive number, got inf"),
-        ("sweeps.batch", [1], "unknown key sweeps.batch (did you mean sweeps.batch_size?)"),
+        ("sweeps.points.batch", [1], "unknown key sweeps.points.batch (did you mean sweeps.points.batch_size?)"),
     ],
 )
 def test_sweep_values_and_keys_are_checked(tmp_path, default_params, dotted, value, message):
@@ -232,7 +232,7 @@ def test_every_param_a_message_names_exists_in_params_yaml(default_params):
     """Dotted names in the code's strings (`data.{name}.source`, 'train_imdb.device', ...) are real params.yaml keys."""
     import ast
 
-    from reprolab.params import IMAGE_DATASETS, SECTIONS
+    from reprolab.core.params import IMAGE_DATASETS, SECTIONS
 
     name = re.compile(r"(?<![/\w.])(?:%s)(?:\.(?:[a-z_0-9]+|\{name\}))+(?![\w/])" % "|".join(SECTIONS))
     found = set()

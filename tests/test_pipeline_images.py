@@ -70,9 +70,9 @@ def test_same_params_give_identical_image_metrics(project):
 SIDE_BY_SIDE = """
 import torch
 from pathlib import Path
-from reprolab.image_training import THREADS, Outputs, train_strategy
-from reprolab.parallel import side_by_side
-from reprolab.params import load_image_params
+from reprolab.core.parallel import side_by_side
+from reprolab.core.params import load_image_params
+from reprolab.images.training import THREADS, Outputs, train_strategy
 
 params = load_image_params()
 for workers in (1, 2):

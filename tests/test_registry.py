@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from project import REPO, committed_params
-from reprolab import batches, imdb_models, registry
-from reprolab.imdb_models import IMDB_MODELS, imdb_batches, imdb_config, imdb_model
-from reprolab.params import ImageLists, TrainParams
-from reprolab.registry import INPUTS, STRATEGIES, SWEEPS, declared_imdb_models
-from reprolab.sweeps import point_params, train_point
+from reprolab.core.params import ImageLists, TrainParams
+from reprolab.core.registry import INPUTS, SWEEPS
+from reprolab.imdb import batches
+from reprolab.imdb import models as imdb_models
+from reprolab.imdb.models import IMDB_MODELS, imdb_batches, imdb_config, imdb_model
+from reprolab.imdb.sweeps import point_params, train_point
 from test_models import NUM_FEATURES, random_bags, train_params
 from test_sequences import random_sequences
 
@@ -36,33 +37,16 @@ def test_every_imdb_model_builds_batches_and_trains_through_the_registry(model):
     assert math.isfinite(first) and math.isfinite(epochs[-1].test.loss)
 
 
-def test_the_torch_free_reading_of_the_models_is_the_module_itself():
-    assert declared_imdb_models() == IMDB_MODELS
-
-
-def test_an_entry_the_torch_free_reader_cannot_read_says_what_it_must_be(tmp_path, monkeypatch):
-    module = tmp_path / "imdb_models.py"
-    module.write_text("WIDTH = 3\nIMDB_MODELS = {\"wide\": ImdbModel(label=\"w\", builder=\"OneHotMLP\", inputs=\"bags\", "
-                      "options={\"hidden\": WIDTH})}\n")
-    monkeypatch.setattr(registry, "IMDB_MODELS_FILE", module)
-    declared_imdb_models.cache_clear()
-    try:
-        with pytest.raises(ValueError, match="imdb_models.py: each IMDB_MODELS entry must be \"name\": ImdbModel\\(...\\) "
-                                             "with literal keyword arguments"):
-            declared_imdb_models()
-    finally:
-        declared_imdb_models.cache_clear()
-
-
 def test_params_accept_exactly_the_registered_names(tmp_path):
     from typing import get_args, get_type_hints
 
     def choices(cls, name):
         return get_args(get_type_hints(cls, include_extras=True)[name])[1]
 
-    assert choices(TrainParams, "model").complaint("nope") == "one of " + ", ".join(IMDB_MODELS)
-    assert all(choices(TrainParams, "model").complaint(name) is None for name in IMDB_MODELS)
-    assert choices(ImageLists, "strategies").expected.endswith(", ".join(STRATEGIES))
+    assert choices(TrainParams, "model").complaint("nope") == "one of embedding_bag, dense, embedding_mean"
+    assert all(choices(TrainParams, "model").complaint(name) is None for name in ("embedding_bag", "dense", "embedding_mean"))
+    assert choices(ImageLists, "strategies").expected == ("a non-empty list of distinct values from none, weighted_sampler, "
+                                                          "class_weights, undersample")
 
 
 NEW_MODEL = '''
@@ -81,8 +65,8 @@ class BagMax(nn.Module):
 TRAIN_IT = """
 import math, sys, torch
 from dataclasses import replace
-from reprolab.params import load_imdb_params
-from reprolab.sweeps import train_point
+from reprolab.core.params import load_imdb_params
+from reprolab.imdb.sweeps import train_point
 from test_models import NUM_FEATURES, random_bags
 params = replace(load_imdb_params(sys.argv[1]).train, batch_size=16, epochs=1)
 first, epochs = train_point(params, {"train": random_bags(64), "test": random_bags(32, seed=1)}, NUM_FEATURES,
@@ -92,13 +76,14 @@ print(type(train_point.__globals__["imdb_model"]({"model": params.model, "num_fe
 """
 
 
-def test_a_model_added_in_its_module_alone_is_accepted_and_trains(tmp_path):
-    """The README's steps: a class and an entry in imdb_models.py, nothing else; params accept it and it trains."""
+def test_a_model_added_as_the_readme_says_is_accepted_and_trains(tmp_path):
+    """The README's steps: a class in imdb/models.py and its entry in core/registry.py; params accept it, it trains."""
     shutil.copytree(REPO / "src/reprolab", tmp_path / "reprolab")
-    module = tmp_path / "reprolab/imdb_models.py"
-    module.write_text(module.read_text().replace("IMDB_MODELS = {\n", "IMDB_MODELS = {\n    \"bag_max\": ImdbModel(label=\"max-"
-                                                 "pooled word vectors\", builder=\"BagMax\", inputs=\"bags\"),\n")
-                      + NEW_MODEL)
+    registry_file, module = tmp_path / "reprolab/core/registry.py", tmp_path / "reprolab/imdb/models.py"
+    registry_file.write_text(registry_file.read_text().replace("IMDB_MODELS = {\n", "IMDB_MODELS = {\n    \"bag_max\": ImdbModel("
+                                                               "label=\"max-pooled word vectors\", builder=\"BagMax\", "
+                                                               "inputs=\"bags\"),\n"))
+    module.write_text(module.read_text() + NEW_MODEL)
     params = committed_params().replace("  model: embedding_bag", "  model: bag_max", 1)
     (tmp_path / "params.yaml").write_text(params)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO / "tests")])}
@@ -117,3 +102,33 @@ def test_sweeps_that_change_a_param_set_it_and_the_others_change_data():
     for name, sweep in SWEEPS.items():
         changed = point_params(base, name, 7 if sweep.key in ("lr", "batch_size") else "x")
         assert (changed != base) == (sweep.key is not None), name
+
+
+SWEEP_IT = """
+import sys
+from reprolab.core.params import load_sweep_params
+from reprolab.imdb.sweeps import point_params
+params = load_sweep_params(sys.argv[1])
+print(list(params.values), params.values["momentum"], point_params(params.base, "momentum", 0.9).momentum)
+"""
+
+
+def test_a_sweep_added_as_the_readme_says_is_read_checked_and_set(tmp_path):
+    """The README's steps for a sweep of a sweeps.base key: its entry in core/registry.py and its values in params.yaml."""
+    shutil.copytree(REPO / "src/reprolab", tmp_path / "reprolab")
+    registry_file = tmp_path / "reprolab/core/registry.py"
+    registry_file.write_text(registry_file.read_text().replace("SWEEPS = {\n", "SWEEPS = {\n    \"momentum\": Sweep(\"SGD momentum\", "
+                                                               "\"momentum\"),\n"))
+    params = committed_params().replace("  points:", "  points:\n    momentum: [0.0, 0.9]", 1)
+    (tmp_path / "params.yaml").write_text(params)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", SWEEP_IT, str(tmp_path / "params.yaml")], env=env, capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split("]")[0].startswith("['momentum', 'lr'")
+    assert run.stdout.strip().endswith("(0.0, 0.9) 0.9")
+    (tmp_path / "params.yaml").write_text(params.replace("momentum: [0.0, 0.9]", "momentum: [0.0, -1]"))
+    run = subprocess.run([sys.executable, "-c", SWEEP_IT, str(tmp_path / "params.yaml")], env=env, capture_output=True,
+                         text=True)
+    assert run.stderr.strip().splitlines()[-1].endswith(
+        "sweeps.points.momentum must be a non-empty list of distinct values, each a number >= 0, got [0.0, -1]")

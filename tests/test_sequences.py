@@ -3,12 +3,12 @@
 import numpy as np
 import torch
 
-from reprolab.batches import SequenceBatches
-from reprolab.device import seed_everything
-from reprolab.imdb import PAD, UNK, Bags, TokenizedCorpus, encode_sequences
-from reprolab.imdb_models import EmbeddingMean, imdb_model
-from reprolab.engines import fit
-from reprolab.train import loss_function
+from reprolab.core.device import seed_everything
+from reprolab.core.engines import fit
+from reprolab.core.train import loss_function
+from reprolab.imdb.batches import SequenceBatches
+from reprolab.imdb.data import PAD, UNK, Bags, TokenizedCorpus, encode_sequences
+from reprolab.imdb.models import EmbeddingMean, imdb_model
 from test_models import train_params
 
 

@@ -9,11 +9,11 @@ import torch
 
 from conftest import write_idx_folder, write_imdb_archive
 from project import Project
-from reprolab.imdb import Bags
-from reprolab.parallel import side_by_side
-from reprolab.params import SweepParams
-from reprolab.sweeps import (point_name, point_params, point_workers, subset_bags, sweep_point, train_point,
-                             turn_up_epoch)
+from reprolab.core.parallel import side_by_side
+from reprolab.core.params import SweepParams
+from reprolab.imdb.data import Bags
+from reprolab.imdb.sweeps import (point_name, point_params, point_workers, subset_bags, sweep_point, train_point,
+                                  turn_up_epoch)
 from test_models import NUM_FEATURES, random_bags, train_params
 
 METRICS_WIDTH = 120  # `dvc metrics show` on the whole pipeline, in characters (the README states it)
@@ -76,12 +76,12 @@ def test_bare_repro_runs_every_stage_including_sweeps_and_report(tmp_path):
         benchmark_loader__dataset="mnist", benchmark_loader__num_workers=[0], benchmark_loader__prefetch_factor=[2],
         benchmark_loader__batches=2, benchmark_loader__repeats=1, benchmark_loader__io_delay_ms=0.0,
         benchmark_step__dataset="mnist", benchmark_step__batches=1, benchmark_step__device="cpu",
-        sweeps__base__epochs=1, sweeps__base__batch_size=2, sweeps__base__device="cpu", sweeps__lr=[0.01, 0.1],
-        sweeps__batch_size=[2, 4],
+        sweeps__base__epochs=1, sweeps__base__batch_size=2, sweeps__base__device="cpu", sweeps__points__lr=[0.01, 0.1],
+        sweeps__points__batch_size=[2, 4],
         sweeps__subset_size=2, sweeps__overfit={"reviews": 4, "epochs": 3, "optimizer": "adam", "lr": 0.01})
     project.commit("tiny everything")
     ran = project.stages_run(project.repro().stdout)
-    assert ran[-1] == "report" and {"sweep_lr", "sweep_shuffle", "overfit_imdb"} <= set(ran)
+    assert ran[-1] == "report" and {"sweep@lr", "sweep@shuffle", "overfit_imdb"} <= set(ran)
     report = (project.root / "reports/REPORT.md").read_text()
     for needle in ("sweep of learning rate", "sweep of batch size", "distinct OOV tokens", "initial loss (ln 2",
                    "Overfitting", "mnist: rebalancing strategies", "figures/sweep_lr.png"):
@@ -106,8 +106,8 @@ def test_bare_repro_runs_every_stage_including_sweeps_and_report(tmp_path):
     assert subset["reviews"]["test"] == {"total": 2, "positive": 2}
     assert project.stages_run(project.repro().stdout) == []
     project.commit("first run")
-    project.set_params(sweeps__lr=[0.01, 0.1, 1.0])
-    assert project.stages_run(project.repro().stdout) == ["sweep_lr", "sweep_tables", "report"]
+    project.set_params(sweeps__points__lr=[0.01, 0.1, 1.0])
+    assert project.stages_run(project.repro().stdout) == ["sweep@lr", "sweep_tables", "report"]
     assert project.json("metrics/sweeps/lr/1.0.json")["value"] == 1.0
 
 

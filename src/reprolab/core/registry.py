@@ -1,47 +1,33 @@
 """The variant families, each said once: params validation, the stages, the sweeps and the report read these.
 
-Torch-free, so that checking params.yaml costs no torch import. The IMDB models are declared beside their
-classes in imdb_models.py and read from there by declared_imdb_models; batch types are named by their class
-in reprolab.batches.
+Torch-free, so that checking params.yaml costs no torch import: builders and batch types are named by their
+class (in reprolab.imdb.models and reprolab.imdb.batches) and resolved there, when a model is built.
 """
 
-import ast
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-IMDB_MODELS_FILE = Path(__file__).with_name("imdb_models.py")
 
 
 @dataclass(frozen=True)
 class ImdbModel:
-    """A value of train_imdb.model: an entry of imdb_models.IMDB_MODELS."""
+    """A value of train_imdb.model and sweeps.base.model."""
 
     label: str
-    builder: str  # its class in imdb_models.py, called with num_features, hidden, head and the options
+    builder: str  # its class in reprolab.imdb.models, called with num_features, hidden, head and the options
     inputs: str  # a key of INPUTS: the form of the reviews it reads
     options: dict[str, Any] = field(default_factory=dict)
     sparse_sgd: bool = False  # plain SGD may give its first layer sparse gradients
 
 
-@functools.cache
-def declared_imdb_models() -> dict[str, ImdbModel]:
-    """imdb_models.IMDB_MODELS, read from its source without running it (so without torch).
-
-    The stages that check the IMDB params (loaders load_imdb_params and load_sweep_params) read that file this way;
-    tests/test_deps.py counts it among their deps, and tests/test_registry.py checks both readings agree.
-    """
-    tree = ast.parse(IMDB_MODELS_FILE.read_text(), str(IMDB_MODELS_FILE))
-    table = next(node.value for node in tree.body if isinstance(node, ast.Assign)
-                 and [getattr(target, "id", None) for target in node.targets] == ["IMDB_MODELS"])
-    try:
-        return {ast.literal_eval(name): ImdbModel(**{keyword.arg: ast.literal_eval(keyword.value) for keyword in entry.keywords})
-                for name, entry in zip(table.keys, table.values, strict=True)}
-    except (ValueError, TypeError, AttributeError) as err:
-        raise ValueError(f"{IMDB_MODELS_FILE}: each IMDB_MODELS entry must be \"name\": ImdbModel(...) with literal "
-                         f"keyword arguments ({err})") from None
+IMDB_MODELS = {
+    "embedding_bag": ImdbModel(label="one-hot MLP, first layer as a summed EmbeddingBag (the fast path)",
+                               builder="OneHotMLP", inputs="bags", options={"mode": "embedding_bag"}, sparse_sgd=True),
+    "dense": ImdbModel(label="one-hot MLP as one_hot @ W + b (the course's computation)", builder="OneHotMLP",
+                       inputs="bags", options={"mode": "dense"}),
+    "embedding_mean": ImdbModel(label="nn.Embedding averaged over each review's tokens", builder="EmbeddingMean",
+                                inputs="sequences"),
+}
 
 
 @dataclass(frozen=True)
@@ -49,7 +35,7 @@ class Inputs:
     """A form of the encoded reviews."""
 
     label: str
-    batches: str  # its batch class in reprolab.batches
+    batches: str  # its batch class in reprolab.imdb.batches
     graphable: bool  # batches of one shape, so the graph engine can capture a step
 
 
@@ -71,13 +57,28 @@ ENGINES = {
 }
 
 
+TOKENIZERS = {
+    "split": "the course's str.split",
+    "normalized": "lowercased, <br /> and punctuation stripped (the course's II.4)",
+}
+
+SUBSETS = {
+    "first": "the first n reviews of each split",
+    "balanced": "n/2 reviews of each class",
+}
+
+
 @dataclass(frozen=True)
 class Sweep:
-    """A sweep of the course's experiments: what it changes and what its table shows beyond accuracy and perplexity."""
+    """A sweep of the course's experiments: what it changes and what its table shows beyond accuracy and perplexity.
+
+    Its values are listed in params.yaml's sweeps.points; dvc.yaml runs one stage per listed sweep.
+    """
 
     label: str
-    key: str | None  # the sweeps.base key it sets; None: it changes the data instead
+    key: str | None  # the sweeps.base key it sets, whose check its values pass; None: it changes the data instead
     columns: dict[str, Callable[[dict], Any]] = field(default_factory=dict)  # header: point -> cell
+    choices: tuple[str, ...] = ()  # a data sweep's values
 
 
 SWEEPS = {
@@ -87,10 +88,10 @@ SWEEPS = {
     "head": Sweep("head", "head", {"initial loss (ln 2 = 0.6931)": lambda point: point["initial_loss"]}),
     "tokenizer": Sweep("tokenizer", None, {
         "distinct OOV tokens": lambda point: point["data"]["distinct_oov_tokens"],
-        "total OOV tokens": lambda point: point["data"]["total_oov_tokens"]}),
+        "total OOV tokens": lambda point: point["data"]["total_oov_tokens"]}, tuple(TOKENIZERS)),
     "subset": Sweep("training / test subset", None, {
         "train positive / total": lambda point: _share(point, "train"),
-        "test positive / total": lambda point: _share(point, "test")}),
+        "test positive / total": lambda point: _share(point, "test")}, tuple(SUBSETS)),
 }
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from reprolab.distributed import SINGLE, Shard
-from reprolab.errors import UserError
-from reprolab.params import TrainingRun
+from reprolab.core.distributed import SINGLE, Shard
+from reprolab.core.errors import UserError
+from reprolab.core.params import TrainingRun
 
 Batch = tuple[torch.Tensor, ...]  # model inputs..., then integer labels
 Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -51,6 +51,11 @@ def autocast(model: nn.Module, precision: str) -> AbstractContextManager:
 def perplexity(loss: float) -> float:
     """exp(loss), infinite where a float cannot hold it."""
     return math.exp(loss) if loss < 709 else math.inf
+
+
+def expected_initial_loss(num_classes: int) -> float:
+    """An untrained model's loss: its logits are near-equal (or its one logit near 0), so ln(classes)."""
+    return math.log(num_classes)
 
 
 def diverged(params: TrainingRun, what: str) -> UserError:
@@ -160,13 +165,17 @@ def evaluate(model: nn.Module, batches: Iterable[Batch], criterion: Criterion, p
 
 @dataclass
 class EpochResult:
-    """One epoch's science (losses, accuracies) and its wall time, kept apart. test is None off the main process."""
+    """One epoch's science (losses, accuracies) and its wall time, kept apart. test is None off the main process.
+
+    setup_seconds is the engine's one-off cost before the first epoch: the graph engine's warm-up and capture.
+    """
 
     epoch: int
     train_loss: float
     train_accuracy: float
     test: Evaluation | None
     seconds: float = field(compare=False)
+    setup_seconds: float = field(default=0.0, compare=False)
 
 
 def initial_loss(model: nn.Module, batches: Iterable[Batch], criterion: Criterion, shard: Shard = SINGLE) -> float:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from reprolab.errors import UserError
+from reprolab.core.errors import UserError
 
 ERROR_LINE = re.compile(r"^error: (.*)$")  # run_stage's one line
 STOPPED = re.compile(r"^(rank \d+: )?(interrupted|terminated);")  # what the ranks torchrun stops say: not the cause

@@ -16,11 +16,10 @@ from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
 import yaml
 
-from reprolab.errors import UserError
-from reprolab.registry import ENGINES, STRATEGIES, SWEEPS, declared_imdb_models
+from reprolab.core.errors import UserError
+from reprolab.core.registry import ENGINES, IMDB_MODELS, STRATEGIES, SWEEPS, TOKENIZERS
 
 PARAMS_FILE = "params.yaml"
-TOKENIZERS = ("split", "normalized")
 HEADS = ("bce", "ce")
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda")
@@ -28,7 +27,6 @@ PRECISIONS = ("fp32", "bf16")
 URL_SCHEMES = ("http://", "https://", "file://")
 IMAGE_DATASETS = ("mnist", "fashion_mnist")
 IMAGE_MODELS = ("cnn", "mlp")
-SUBSETS = ("first", "balanced")
 SECTIONS = ("data", "imdb", "encode_imdb", "train_imdb", "evaluate_imdb", "images", "imbalance", "train_images",
             "evaluate_images", "benchmark_loader", "benchmark_step", "benchmark_gpu", "sweeps")
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -83,11 +81,10 @@ def at_least(minimum: int) -> Check:
 
 
 def _imdb_model_complaint(value: Any) -> str | None:
-    names = declared_imdb_models()  # read here, not at import: only the IMDB loaders parse a model name
-    return None if isinstance(value, str) and value in names else "one of " + ", ".join(names)
+    return None if isinstance(value, str) and value in IMDB_MODELS else "one of " + ", ".join(IMDB_MODELS)
 
 
-ImdbModelName = Annotated[str, Check("the name of an IMDB model (imdb_models.IMDB_MODELS)", _imdb_model_complaint)]
+ImdbModelName = Annotated[str, Check("the name of an IMDB model (registry.IMDB_MODELS)", _imdb_model_complaint)]
 PositiveInt = Annotated[int, _is("a positive integer", lambda value: _integer(value) and value >= 1)]
 Positive = Annotated[float, _is("a positive number", lambda value: _number(value) and value > 0, float)]
 NonNegative = Annotated[float, _is("a number >= 0", lambda value: _number(value) and value >= 0, float)]
@@ -319,20 +316,28 @@ class OverfitParams:
 
 @dataclass(frozen=True)
 class SweepsSection:
-    """sweeps: the base training section, one list per sweep, the subset size and the overfitting run."""
+    """sweeps: the base training section, the points of each sweep, the subset size and the overfitting run."""
 
-    lr: Annotated[tuple[float, ...], _is("a non-empty list of distinct positive numbers", lambda value: _distinct_list(
-        value, lambda item: _number(item) and item > 0), tuple)]
-    batch_size: Annotated[tuple[int, ...], _is("a non-empty list of distinct positive integers", lambda value:
-                                               _distinct_list(value, lambda item: _integer(item) and item > 0), tuple)]
-    shuffle: Annotated[tuple[bool, ...], _is("a non-empty list of true/false", lambda value: _distinct_list(
-        value, lambda item: isinstance(item, bool)), tuple)]
-    head: Annotated[tuple[str, ...], list_of(HEADS, "a non-empty list from ")]
-    tokenizer: Annotated[tuple[str, ...], list_of(TOKENIZERS, "a non-empty list from ")]
-    subset: Annotated[tuple[str, ...], list_of(SUBSETS, "a non-empty list from ")]
+    points: Annotated[dict, _is("a non-empty mapping of sweep names to lists of values",
+                                lambda value: isinstance(value, dict) and bool(value))]
     subset_size: Annotated[int, _even("an even positive integer (balanced takes half of each class)")]
     base: TrainParams
     overfit: OverfitParams
+
+
+def sweep_points(points: dict, source: str) -> dict[str, tuple]:
+    """sweeps.points, each list checked item by item as the key it sets (sweeps.base's) or against its choices."""
+    reject_unknown(points, SWEEPS, "sweeps.points", source)
+    hints = get_type_hints(TrainParams, include_extras=True)
+    checked = {}
+    for sweep, values in points.items():
+        spec = SWEEPS[sweep]
+        item = get_args(hints[spec.key])[1] if spec.key else one_of(spec.choices)
+        if not _distinct_list(values, lambda value: item.complaint(value) is None):
+            raise UserError(f"{source}: sweeps.points.{sweep} must be a non-empty list of distinct values, each "
+                            f"{item.expected}, got {values!r}")
+        checked[sweep] = tuple(item.keep(value) for value in values)
+    return checked
 
 
 @dataclass(frozen=True)
@@ -465,7 +470,7 @@ def load_sweep_params(path: str | os.PathLike = PARAMS_FILE) -> SweepParams:
     sweeps = parse(SweepsSection, raw, "sweeps", source)
     overfit = sweeps.overfit
     return SweepParams(
-        base=sweeps.base, values={name: getattr(sweeps, name) for name in SWEEPS}, subset_size=sweeps.subset_size,
+        base=sweeps.base, values=sweep_points(sweeps.points, source), subset_size=sweeps.subset_size,
         overfit=replace(sweeps.base, section="sweeps.overfit", epochs=overfit.epochs, optimizer=overfit.optimizer,
                         lr=overfit.lr),
         overfit_reviews=overfit.reviews, vocab_size=parse(VocabParams, raw, "imdb", source).vocab_size,

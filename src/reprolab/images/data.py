@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reprolab.atomic import save_torch
-from reprolab.batches import TensorBatches
-from reprolab.distributed import SINGLE, Shard
-from reprolab.errors import UserError
-from reprolab.fetch import fetch
-from reprolab.idx import parse_idx, read_idx_bytes
-from reprolab.params import IDX_FILES, NUM_IMAGE_CLASSES, ImageSourceParams, ImbalanceParams
+from reprolab.core.atomic import save_torch
+from reprolab.core.batches import TensorBatches
+from reprolab.core.distributed import SINGLE, Shard
+from reprolab.core.errors import UserError
+from reprolab.core.fetch import fetch
+from reprolab.core.params import IDX_FILES, NUM_IMAGE_CLASSES, ImageSourceParams, ImbalanceParams
+from reprolab.images.idx import parse_idx, read_idx_bytes
 
 SPLITS = {"train": IDX_FILES[:2], "test": IDX_FILES[2:]}
 CACHE_KEYS = (*(f"{split}_{kind}" for split in SPLITS for kind in ("images", "labels")), "classes")

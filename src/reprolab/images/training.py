@@ -10,19 +10,20 @@ from pathlib import Path
 
 import torch
 
-from reprolab.atomic import atomic_folders
-from reprolab.batches import TensorBatches
-from reprolab.device import seed_everything
-from reprolab.distributed import SINGLE, Shard
-from reprolab.images import load_images, load_kept, normalized, strategy_batches, strategy_rows
-from reprolab.models import image_model
-from reprolab.parallel import cpu_workers, side_by_side
-from reprolab.params import NUM_IMAGE_CLASSES, ImageParams
-from reprolab.record import train_and_record
-from reprolab.train import build_model, loss_function, require_batch_fits, require_device_memory
+from reprolab.core.atomic import atomic_folders
+from reprolab.core.batches import TensorBatches
+from reprolab.core.device import seed_everything
+from reprolab.core.distributed import SINGLE, Shard
+from reprolab.core.parallel import cpu_workers, side_by_side
+from reprolab.core.params import NUM_IMAGE_CLASSES, ImageParams
+from reprolab.core.paths import image_models, images_file, kept_file, stage_metrics, timings
+from reprolab.core.record import train_and_record
+from reprolab.core.train import build_model, loss_function, require_batch_fits, require_device_memory
+from reprolab.images.data import load_images, load_kept, normalized, strategy_batches, strategy_rows
+from reprolab.images.models import image_model
 
-# torch threads per strategy on CPU: a second thread makes the CNN's step only a few per cent faster, while two
-# one-thread strategies side by side train nearly twice as fast; one thread also makes the bits the same on any core count
+# torch threads per strategy on CPU: a second thread barely speeds the CNN's step, while one-thread strategies side by
+# side keep every core busy (benchmarks/README.md); one thread also makes the bits the same on any core count
 THREADS = 1
 
 
@@ -38,12 +39,12 @@ class Outputs:
 
 def outputs(name: str) -> Outputs:
     """Where dvc.yaml's train_images@<name> keeps its outputs."""
-    return Outputs(Path(f"models/images/{name}"), Path(f"metrics/train_images/{name}"),
-                   Path(f"metrics/train_images_curves/{name}"), Path(f"timings/train_images/{name}"))
+    return Outputs(image_models(name), stage_metrics("train_images", name), stage_metrics("train_images_curves", name),
+                   timings("train_images", name))
 
 
 def _data(name: str) -> tuple[dict, torch.Tensor]:
-    return load_images(f"data/images/{name}.pt"), load_kept(f"data/images/{name}-kept.pt")
+    return load_images(images_file(name)), load_kept(kept_file(name))
 
 
 def check_strategies(name: str, params: ImageParams, device: torch.device) -> None:

@@ -4,8 +4,10 @@ import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 PHASES = ("data", "to_device", "forward", "backward_step")
@@ -97,8 +99,38 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def step_breakdown(batches: Iterable, to_device: Callable, loss_of: Callable, optimizer: torch.optim.Optimizer,
-                   device: torch.device, limit: int, warmup: int = 3) -> dict[str, float]:
+Forward = Callable[[Any], tuple[torch.Tensor, Callable[[], None]]]
+
+
+def autograd_forward(loss_of: Callable[[Any], torch.Tensor], optimizer: torch.optim.Optimizer) -> Forward:
+    """A batch's loss and its step by autograd and the optimizer: how training steps all but plain sparse SGD."""
+    def forward(batch):
+        loss = loss_of(batch)
+
+        def step() -> None:
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        return loss, step
+    return forward
+
+
+def hand_sgd_forward(model: nn.Module, criterion: Callable, lr: float) -> Forward:
+    """A bag batch's loss and the model's own plain-SGD step: how training steps SGD with sparse gradients."""
+    def forward(batch):
+        ids, offsets, labels = batch
+        logits, hand_step = model.sgd_forward(ids, offsets)
+        loss = criterion(logits, labels)
+
+        def step() -> None:
+            loss.backward()  # as far as the logits only
+            hand_step(lr)
+        return loss, step
+    return forward
+
+
+def step_breakdown(batches: Iterable, to_device: Callable, forward: Forward, device: torch.device, limit: int,
+                   warmup: int = 3) -> dict[str, float]:
     """Mean milliseconds per batch in each phase: fetch, host->device copy, forward + loss, backward + step."""
     totals, measured = dict.fromkeys(PHASES, 0.0), 0
     iterator: Iterator = iter(batches)
@@ -112,12 +144,10 @@ def step_breakdown(batches: Iterable, to_device: Callable, loss_of: Callable, op
         batch = to_device(batch)
         _synchronize(device)
         marks.append(time.perf_counter())
-        loss = loss_of(batch)
+        _, step_of_batch = forward(batch)
         _synchronize(device)
         marks.append(time.perf_counter())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        step_of_batch()
         _synchronize(device)
         marks.append(time.perf_counter())
         if step >= warmup:

@@ -6,7 +6,7 @@ import random
 import numpy as np
 import torch
 
-from reprolab.errors import UserError
+from reprolab.core.errors import UserError
 
 
 def resolve_device(name: str, param: str) -> torch.device:

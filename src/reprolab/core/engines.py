@@ -16,11 +16,11 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from reprolab.distributed import SINGLE, Shard
-from reprolab.errors import UserError
-from reprolab.params import TrainingRun
-from reprolab.train import (Batch, Criterion, EpochResult, autocast, diverged, evaluate, predicted_labels,
-                            require_finite)
+from reprolab.core.distributed import SINGLE, Shard
+from reprolab.core.errors import UserError
+from reprolab.core.params import TrainingRun
+from reprolab.core.train import (Batch, Criterion, EpochResult, autocast, diverged, evaluate, predicted_labels,
+                                 require_finite)
 
 WARMUP_STEPS = 3  # eager steps on a side stream before capture, as torch.cuda.graphs asks; undone afterwards
 
@@ -228,6 +228,7 @@ def fit(model: nn.Module, train_batches, test_batches: Iterable[Batch], params: 
     data-parallel job the model trains wrapped in DDP and only the main process evaluates (test is
     None elsewhere), on the whole test split, as one process would.
     """
+    setup_start = time.perf_counter()
     optimizer = make_optimizer(model, params, capturable=engine == "graph")
     if engine == "graph":
         device = next(model.parameters()).device
@@ -239,10 +240,11 @@ def fit(model: nn.Module, train_batches, test_batches: Iterable[Batch], params: 
 
         def run_epoch(epoch: int) -> tuple[float, float]:
             return train_epoch(trained, train_batches, optimizer, train_criterion, params, epoch, shard)
+    setup_seconds = time.perf_counter() - setup_start
     for epoch in range(1, params.epochs + 1):
         start = time.perf_counter()
         train_loss, train_accuracy = run_epoch(epoch)  # returns after the epoch's one host sync
         seconds = time.perf_counter() - start
         test = evaluate(model, test_batches, test_criterion, params.precision) if shard.main else None
         require_finite(params, {"train": train_loss, **({"test": test.loss} if test else {})}, f"after epoch {epoch}")
-        yield EpochResult(epoch, train_loss, train_accuracy, test, seconds)
+        yield EpochResult(epoch, train_loss, train_accuracy, test, seconds, setup_seconds)

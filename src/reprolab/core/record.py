@@ -8,13 +8,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from reprolab.atomic import atomic_path, ensure_writable, json_text, save_torch, write_json
-from reprolab.device import device_info
-from reprolab.distributed import SINGLE, Shard
-from reprolab.errors import UserError
-from reprolab.params import TrainingRun
-from reprolab.engines import fit
-from reprolab.train import Batch, Criterion, Evaluation, evaluate, initial_loss, perplexity
+from reprolab.core.atomic import atomic_path, ensure_writable, json_text, save_torch, write_json
+from reprolab.core.device import device_info
+from reprolab.core.distributed import SINGLE, Shard
+from reprolab.core.engines import fit
+from reprolab.core.errors import UserError
+from reprolab.core.params import TrainingRun
+from reprolab.core.train import Batch, Criterion, Evaluation, evaluate, expected_initial_loss, initial_loss, perplexity
 
 
 def _live(directory: Path):
@@ -43,7 +43,7 @@ def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Bat
         ensure_writable(metrics_dir, model_path, timings_path)
     start = time.perf_counter()
     train_criterion, test_criterion = criteria
-    expected = math.log(num_classes)  # an untrained model's logits are near-equal (or one logit near 0)
+    expected = expected_initial_loss(num_classes)
     first_loss = initial_loss(model, train_batches, test_criterion, shard)
     epochs = fit(model, train_batches, test_batches, params, train_criterion, test_criterion, engine, shard)
     if not shard.main:
@@ -51,7 +51,7 @@ def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Bat
             pass
         return
     print(f"{label}initial loss {first_loss:.4f} (ln {num_classes} = {expected:.4f} for an untrained {num_classes}-class model)")
-    epoch_seconds = []
+    epoch_seconds, setup_seconds = [], 0.0
     with atomic_path(metrics_dir, directory=True) as tmp_dir:
         with _live(tmp_dir) as live:
             live.summary["initial_loss"] = first_loss
@@ -64,6 +64,7 @@ def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Bat
                 _log_split(live, "test", result.test.loss, result.test.accuracy)
                 live.next_step()
                 epoch_seconds.append(result.seconds)
+                setup_seconds = result.setup_seconds
                 print(f"{label}epoch {result.epoch}/{params.epochs}: train loss {result.train_loss:.4f}, "
                       f"test loss {result.test.loss:.4f} (ppl {result.test.perplexity:.3f}), "
                       f"test accuracy {result.test.accuracy:.4f}, {result.seconds:.2f}s", flush=True)
@@ -71,6 +72,7 @@ def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Bat
     write_json(timings_path, {
         **device_info(device),
         "processes": shard.world,
+        "engine_setup_seconds": round(setup_seconds, 4),
         "epoch_seconds": [round(seconds, 4) for seconds in epoch_seconds],
         "mean_epoch_seconds": round(sum(epoch_seconds) / len(epoch_seconds), 4),
         "total_seconds": round(time.perf_counter() - start, 4),
@@ -98,7 +100,7 @@ def evaluate_and_record(model: nn.Module, batches: Iterable[Batch], criterion: C
     """
     from sklearn.metrics import classification_report
 
-    from reprolab.report import confusion_figure, roc_figure, save_figure
+    from reprolab.core.report import confusion_figure, roc_figure, save_figure
 
     result = evaluate(model, batches, criterion, precision)
     if not math.isfinite(result.perplexity):

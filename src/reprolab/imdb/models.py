@@ -1,8 +1,7 @@
-"""The IMDB models, each declared once in IMDB_MODELS: the values of train_imdb.model and sweeps.base.model.
+"""The IMDB models: the classes that registry.IMDB_MODELS names, built from a checkpoint's config.
 
 To add a model: write its class here, taking num_features, hidden and head (and any options), and give it an
-entry. Params checks and encode_imdb read the entries without importing this module (torch takes 2-3 s to
-load), with registry.declared_imdb_models: each entry is an ImdbModel(...) call with literal keyword arguments.
+entry in registry.IMDB_MODELS, which names the class (torch-free, so checking params costs no torch import).
 """
 
 import math
@@ -13,20 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reprolab import batches
-from reprolab.distributed import SINGLE, Shard
-from reprolab.imdb import PAD, Bags
-from reprolab.params import TrainParams
-from reprolab.registry import INPUTS, ImdbModel
-
-IMDB_MODELS = {
-    "embedding_bag": ImdbModel(label="one-hot MLP, first layer as a summed EmbeddingBag (the fast path)",
-                               builder="OneHotMLP", inputs="bags", options={"mode": "embedding_bag"}, sparse_sgd=True),
-    "dense": ImdbModel(label="one-hot MLP as one_hot @ W + b (the course's computation)", builder="OneHotMLP",
-                       inputs="bags", options={"mode": "dense"}),
-    "embedding_mean": ImdbModel(label="nn.Embedding averaged over each review's tokens", builder="EmbeddingMean",
-                                inputs="sequences"),
-}
+from reprolab.core.distributed import SINGLE, Shard
+from reprolab.core.params import TrainParams
+from reprolab.core.registry import IMDB_MODELS, INPUTS
+from reprolab.imdb import batches
+from reprolab.imdb.data import PAD, Bags
 
 HEAD_OUTPUTS = {"bce": 1, "ce": 2}
 
@@ -67,7 +57,7 @@ class OneHotMLP(nn.Module):
         """For plain SGD (sparse): logits as a leaf that takes the loss's gradient, and the step that uses it.
 
         The step backpropagates by hand and updates the weights in place: the same ops, so the same bits, as
-        autograd and torch.optim.SGD, without their per-op bookkeeping (a batch-1 step on CPU takes 30% less time).
+        autograd and torch.optim.SGD, without their per-op bookkeeping (benchmarks/sgd_step.py measures the two).
         """
         hidden = F.embedding_bag(ids, self.first_weight, offsets, mode="sum") + self.first_bias
         activations = torch.relu(hidden)
@@ -79,8 +69,7 @@ class OneHotMLP(nn.Module):
             grad_hidden = grad.mm(self.out.weight).masked_fill_(activations <= 0, 0)  # ReLU's backward
             distinct, holders, holder_offsets = transpose_bags(ids, offsets, self.num_features)
             rows = F.embedding_bag(holders, grad_hidden, holder_offsets, mode="sum")
-            # the sparse add torch.optim.SGD makes: index_add_ gives the same bits, but took 65% longer at batch 128 on
-            # 2 threads
+            # the sparse add torch.optim.SGD makes: index_add_ gives the same bits but is slower (benchmarks/README.md)
             self.first_weight.add_(torch.sparse_coo_tensor(distinct.unsqueeze(0), rows, self.first_weight.shape,
                                                            is_coalesced=True, check_invariants=False), alpha=-lr)
             self.first_bias.add_(grad_hidden.sum(0), alpha=-lr)
@@ -124,7 +113,7 @@ class SparseBagSum(torch.autograd.Function):
 def transpose_bags(ids: torch.Tensor, offsets: torch.Tensor, num_ids: int) -> tuple[torch.Tensor, ...]:
     """The distinct ids (ascending) and, per id, the bags holding it: flat bag numbers and their offsets."""
     if ids.device.type == "cpu" and num_ids <= 2**16:
-        # numpy sorts 16-bit keys by radix, ~8x faster than torch's CPU sort, and its small ops cost less
+        # numpy sorts 16-bit keys by radix, faster than torch's CPU sort, and its small ops cost less
         return tuple(torch.from_numpy(a) for a in transpose_bags_numpy(ids.numpy(), offsets.numpy()))
     order = torch.argsort(ids, stable=True)
     distinct, counts = torch.unique_consecutive(ids[order], return_counts=True)

@@ -1,4 +1,4 @@
-"""The image models: seed 000's SimpleCNN and seed 004's MLP (the IMDB models are in imdb_models.py)."""
+"""The image models: seed 000's SimpleCNN and seed 004's MLP (the IMDB models are in reprolab.imdb.models)."""
 
 import torch
 import torch.nn.functional as F

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from reprolab.errors import UserError
+from reprolab.core.errors import UserError
 
 DVC_YAML = "dvc.yaml"
 

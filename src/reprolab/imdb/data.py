@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from reprolab.atomic import atomic_path, write_json
-from reprolab.errors import UserError
+from reprolab.core.atomic import atomic_path, write_json
+from reprolab.core.errors import UserError
+from reprolab.core.paths import imdb_inputs
 
 SPLITS = ("train", "test")
 CLASSES = ("neg", "pos")  # label = index: 0 negative, 1 positive
@@ -39,7 +40,8 @@ def tokenize_normalized(text: str) -> list[str]:
     return _WORD.findall(text.lower().translate(_PUNCTUATION))
 
 
-TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
+# one function per registry.TOKENIZERS name
+TOKENIZE: dict[str, Callable[[str], list[str]]] = {
     "split": tokenize_split,
     "normalized": tokenize_normalized,
 }
@@ -61,7 +63,7 @@ def read_archive(path: str | os.PathLike) -> dict[str, Reviews]:
     """
     found: dict[str, list[tuple[int, int, str]]] = {split: [] for split in SPLITS}
     try:
-        # one gunzip of the whole file, then an in-memory tar: a third faster than streaming members
+        # one gunzip of the whole file, then an in-memory tar: faster than streaming members (benchmarks/README.md)
         data = gzip.decompress(Path(path).read_bytes())
         with tarfile.open(fileobj=io.BytesIO(data)) as archive:
             for member in archive:
@@ -101,7 +103,7 @@ class _FirstSeenIndex(dict):
 
 
 def _tokenize_chunk(texts: list[str], tokenizer: str) -> tuple[list[str], np.ndarray, np.ndarray]:
-    tokenize, index = TOKENIZERS[tokenizer], _FirstSeenIndex()
+    tokenize, index = TOKENIZE[tokenizer], _FirstSeenIndex()
     ids: list[int] = []
     lengths = np.empty(len(texts), dtype=np.int64)
     for row, text in enumerate(texts):
@@ -314,7 +316,7 @@ def save_inputs(inputs: dict[str, tuple[dict[str, Bags], int]], dest: str | os.P
     """Folder dest with one .npz per model name, as save_bags writes them; atomically as a whole."""
     with atomic_path(dest, directory=True) as tmp:
         for model, (splits, num_features) in inputs.items():
-            with open(tmp / f"{model}.npz", "wb") as out:
+            with open(tmp / imdb_inputs(model).name, "wb") as out:
                 np.savez(out, **_bag_arrays(splits, num_features))
 
 
@@ -332,12 +334,6 @@ def load_bags(src: str | os.PathLike) -> tuple[dict[str, Bags], int]:
 
 
 PAD, UNK = 0, 1  # sequence ids (seed 003): <PAD> = 0, <UNK> = 1, vocabulary words from 2
-INPUTS = "data/imdb/inputs"  # encode_imdb writes one file per train_imdb.model there, in the form that model reads
-
-
-def imdb_data_file(model: str) -> str:
-    """The encode_imdb output a train_imdb.model reads; dvc.yaml spells it data/imdb/inputs/${...model}.npz."""
-    return f"{INPUTS}/{model}.npz"
 
 
 def encode_sequences(corpus: TokenizedCorpus, lookup: np.ndarray, split: str) -> Bags:

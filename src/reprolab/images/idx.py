@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reprolab.errors import UserError
+from reprolab.core.errors import UserError
 
 MAGIC = {1: 0x00000801, 3: 0x00000803}  # labels (N,), images (N, rows, cols)
 

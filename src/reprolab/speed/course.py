@@ -8,12 +8,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms
 
-from reprolab.idx import write_idx
-from reprolab.images import torchvision_dataset
-from reprolab.imdb import Bags
+from reprolab.images.data import torchvision_dataset
+from reprolab.images.idx import write_idx
+from reprolab.imdb.data import Bags
 
 
-class SeedOneHotMLP(nn.Module):
+class CourseOneHotMLP(nn.Module):
     """Seed 002's OneHotMLP: nn.Linear over dense one-hot rows."""
 
     def __init__(self, vocab_size: int):
@@ -26,7 +26,7 @@ class SeedOneHotMLP(nn.Module):
         return self.fc2(self.relu(self.fc1(x.float())))
 
 
-class SeedSimpleCNN(nn.Module):
+class CourseSimpleCNN(nn.Module):
     """Seed 000's SimpleCNN."""
 
     def __init__(self):
@@ -44,7 +44,7 @@ class SeedSimpleCNN(nn.Module):
         return self.fc(x)
 
 
-class SeedCachedOneHot(Dataset):
+class CourseCachedOneHot(Dataset):
     """Seed 002 II.2.c: one dense float one-hot tensor per review, built once, served per item."""
 
     def __init__(self, bags: Bags, num_features: int, rows: int | None = None):
@@ -63,7 +63,7 @@ class SeedCachedOneHot(Dataset):
         return self.sentences[idx], self.labels[idx]
 
 
-def seed_image_loader(arrays: dict[str, torch.Tensor], rows: torch.Tensor, dataset: str, root: Path, mean: float,
+def course_image_loader(arrays: dict[str, torch.Tensor], rows: torch.Tensor, dataset: str, root: Path, mean: float,
                       std: float, batch_size: int) -> DataLoader:
     """Seed 000's loader: torchvision's dataset (raw IDX files under root) with per-sample ToTensor + Normalize."""
     raw = root / torchvision_dataset(dataset).__name__ / "raw"

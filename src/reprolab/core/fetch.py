@@ -11,8 +11,8 @@ from urllib.parse import unquote, urlparse
 
 from tqdm import tqdm
 
-from reprolab.atomic import atomic_path
-from reprolab.errors import UserError
+from reprolab.core.atomic import atomic_path
+from reprolab.core.errors import UserError
 
 CHUNK = 1 << 20
 

@@ -1,20 +1,21 @@
 """Seed 002's experiments: one training run per sweep point, several points at once on CPU, and what they found."""
 
-import math
 import time
 from dataclasses import replace
 
 import numpy as np
 import torch
 
-from reprolab.device import device_info, seed_everything
-from reprolab.imdb import SPLITS, Bags, build_vocab, data_report, encode_inputs, select_subset, tokenize_reviews
-from reprolab.imdb_models import IMDB_MODELS, imdb_batches, imdb_config, imdb_graphable, imdb_model
-from reprolab.parallel import cpu_workers
-from reprolab.params import SweepParams, TrainParams
-from reprolab.registry import SWEEPS, point_name
-from reprolab.engines import fit, resolve_engine
-from reprolab.train import EpochResult, build_model, initial_loss, loss_function, require_batch_fits
+from reprolab.core.device import device_info, seed_everything
+from reprolab.core.engines import fit, resolve_engine
+from reprolab.core.parallel import cpu_workers
+from reprolab.core.params import SweepParams, TrainParams
+from reprolab.core.registry import SWEEPS, point_name
+from reprolab.core.train import (EpochResult, build_model, expected_initial_loss, initial_loss, loss_function,
+                                 perplexity, require_batch_fits)
+from reprolab.imdb.data import (CLASSES, SPLITS, Bags, build_vocab, data_report, encode_inputs, select_subset,
+                                tokenize_reviews)
+from reprolab.imdb.models import IMDB_MODELS, imdb_batches, imdb_config, imdb_graphable, imdb_model
 
 
 def point_params(base: TrainParams, sweep: str, value) -> TrainParams:
@@ -69,11 +70,11 @@ def sweep_point(sweep: str, value, params: SweepParams, device: torch.device, da
     seconds = time.perf_counter() - start
     print(f"sweep {sweep} = {value}: test accuracy {epochs[-1].test.accuracy:.4f}, {seconds:.1f} s", flush=True)
     timing = {**device_info(device), "value": value, "train_seconds": round(seconds, 3),
-              "epoch_seconds": [round(r.seconds, 3) for r in epochs]}
+              "engine_setup_seconds": round(epochs[0].setup_seconds, 3), "epoch_seconds": [round(r.seconds, 3) for r in epochs]}
     return {**point_metrics(sweep, value, first_loss, epochs, bags), **extra}, timing
 
 
-PARALLEL_REVIEWS = 5_000  # fewer training reviews train a point faster than a worker process starts (3-4 s)
+PARALLEL_REVIEWS = 5_000  # fewer training reviews train a point faster than a worker process starts
 
 
 def point_workers(device: torch.device, points: int, reviews: int) -> int:
@@ -92,9 +93,9 @@ def point_metrics(sweep: str, value, first_loss: float, epochs: list[EpochResult
     return {
         "sweep": sweep, "value": value,
         "test_accuracy": last.accuracy, "test_loss": last.loss, "test_perplexity": last.perplexity,
-        "initial_loss": first_loss, "expected_initial_loss": math.log(2),
+        "initial_loss": first_loss, "expected_initial_loss": expected_initial_loss(len(CLASSES)),
         "reviews": {split: {"total": len(b), "positive": int(b.labels.sum())} for split, b in bags.items()},
-        "epochs": [{"epoch": r.epoch, "train_loss": r.train_loss, "train_perplexity": math.exp(r.train_loss),
+        "epochs": [{"epoch": r.epoch, "train_loss": r.train_loss, "train_perplexity": perplexity(r.train_loss),
                     "train_accuracy": r.train_accuracy, "test_loss": r.test.loss,
                     "test_perplexity": r.test.perplexity, "test_accuracy": r.test.accuracy} for r in epochs],
     }

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import torch
 
-from reprolab.atomic import atomic_folders
-from reprolab.batches import TensorBatches
-from reprolab.image_training import outputs as training_outputs
-from reprolab.images import load_images, normalized
-from reprolab.models import image_model
-from reprolab.params import ImageParams
-from reprolab.record import evaluate_and_record, load_checkpoint
-from reprolab.train import Evaluation, loss_function
+from reprolab.core.atomic import atomic_folders
+from reprolab.core.batches import TensorBatches
+from reprolab.core.params import ImageParams
+from reprolab.core.paths import evaluation_reports, images_file, stage_metrics
+from reprolab.core.record import evaluate_and_record, load_checkpoint
+from reprolab.core.train import Evaluation, loss_function
+from reprolab.images.data import load_images, normalized
+from reprolab.images.models import image_model
+from reprolab.images.training import outputs as training_outputs
 
 
 @dataclass(frozen=True)
@@ -32,15 +33,15 @@ class Outputs:
 
 def outputs(name: str) -> Outputs:
     """Where dvc.yaml's evaluate_images@<name> keeps its outputs."""
-    return Outputs(Path(f"metrics/evaluate_images/{name}"), Path(f"reports/evaluate_images/{name}"),
-                   Path(f"metrics/evaluate_images_confusion/{name}"))
+    return Outputs(stage_metrics("evaluate_images", name), evaluation_reports(name),
+                   stage_metrics("evaluate_images_confusion", name))
 
 
 def evaluate_strategies(name: str, params: ImageParams, device: torch.device) -> dict[str, Evaluation]:
     """Read every strategy's checkpoint, then evaluate each on the whole test split and write the outputs."""
     models = training_outputs(name).models
     checkpoints = {strategy: load_checkpoint(str(models / f"{strategy}.pt"), device) for strategy in params.strategies}
-    arrays, source = load_images(f"data/images/{name}.pt"), params.sources[name]
+    arrays, source = load_images(images_file(name)), params.sources[name]
     test_batches = TensorBatches(normalized(arrays["test_images"], source.mean, source.std), arrays["test_labels"],
                                  params.evaluate.batch_size, device)
     results = {}

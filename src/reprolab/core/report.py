@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
-from reprolab.atomic import atomic_path  # noqa: E402
+from reprolab.core.atomic import atomic_path  # noqa: E402
 
 PNG_METADATA = {"Software": None}  # no version string, so the bytes change only with the picture
 

@@ -1,0 +1,1 @@
+"""Shared machinery: params, atomic writes, the stage CLI, devices, engines, batches, recording."""

@@ -1,0 +1,1 @@
+"""The IMDB track: reviews, vocabulary, encodings, the bag-of-words models and the course's sweeps."""
