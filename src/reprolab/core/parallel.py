@@ -4,8 +4,23 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
+
+_shared_lock = None  # in a side-by-side worker: the lock its siblings share
+
+
+def _start_worker(threads: int, lock) -> None:
+    global _shared_lock
+    torch.set_num_threads(threads)
+    _shared_lock = lock
+
+
+def one_at_a_time() -> AbstractContextManager:
+    """A block that side-by-side runs enter one at a time (outside them, a plain block): for library code that
+    touches files its siblings share."""
+    return _shared_lock or nullcontext()
 
 
 def cpu_workers(runs: int) -> int:
@@ -25,7 +40,7 @@ def side_by_side(function: Callable, arguments: list[tuple], workers: int, threa
         yield from (function(*args) for args in arguments)
         return
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    # spawn: a forked child of a process that has run OpenMP threads can hang
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+    context = multiprocessing.get_context("spawn")  # a forked child of a process that has run OpenMP threads can hang
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(threads, context.Lock())) as pool:
         yield from pool.map(function, *zip(*arguments, strict=True))  # a failure cancels the runs not yet started

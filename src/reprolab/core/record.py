@@ -2,7 +2,8 @@
 
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -13,15 +14,24 @@ from reprolab.core.device import device_info
 from reprolab.core.distributed import SINGLE, Shard
 from reprolab.core.engines import fit
 from reprolab.core.errors import UserError
+from reprolab.core.parallel import one_at_a_time
 from reprolab.core.params import TrainingRun
 from reprolab.core.train import Batch, Criterion, Evaluation, evaluate, expected_initial_loss, initial_loss, perplexity
 
 
-def _live(directory: Path):
+@contextmanager
+def _live(directory: Path) -> Iterator:
     """A DVCLive logger that only writes files: dvc.yaml declares them, DVC does the rest."""
     from dvclive import Live  # imported here: a second or more, and only the stages that log need it
 
-    return Live(dir=str(directory), save_dvc_exp=False, dvcyaml=None, report=None)
+    live = Live(dir=str(directory), save_dvc_exp=False, dvcyaml=None, report=None)
+    try:
+        yield live
+    finally:
+        # end() checks for, then removes, a signal file in .dvc/tmp that every run in the repository shares
+        # (for VS Code): two side-by-side runs ending at once both see it and the second remove fails
+        with one_at_a_time():
+            live.end()
 
 
 def _log_split(live, split: str, loss: float, accuracy: float) -> None:
