@@ -1,7 +1,7 @@
-"""One Fashion-MNIST (or MNIST) SimpleCNN training epoch: the seed's loop beside this project's, same process.
+"""One Fashion-MNIST (or MNIST) SimpleCNN training epoch: the course's loop beside this project's, same process.
 
-The seed's loop (seed 000): torchvision's dataset with per-sample ToTensor + Normalize, a default
-DataLoader (batch 64, shuffle, num_workers 0) over a Subset, and the seed's SimpleCNN. Ours: the
+The course's loop (course 000): torchvision's dataset with per-sample ToTensor + Normalize, a default
+DataLoader (batch 64, shuffle, num_workers 0) over a Subset, and the course's SimpleCNN. Ours: the
 cached uint8 tensors normalized once, whole batches by index (TensorBatches), reprolab's SimpleCNN.
 The two mixed combinations show how much of the gain is the data path and how much the model.
 
@@ -20,9 +20,10 @@ import torch
 from torch import nn
 
 from reprolab.core.batches import TensorBatches
-from reprolab.core.params import IMAGE_DATASETS
-from reprolab.core.params import load_image_params
-from reprolab.images.data import load_images, normalized
+from reprolab.core.params import load_params
+from reprolab.core.paths import images_file, kept_file
+from reprolab.core.registry import IMAGE_DATASETS
+from reprolab.images.data import load_images, load_kept, normalized
 from reprolab.images.models import SimpleCNN
 from reprolab.speed.course import CourseSimpleCNN, course_image_loader
 
@@ -43,14 +44,14 @@ def epoch_seconds(model: nn.Module, batches, fused: bool) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="fashion_mnist", choices=IMAGE_DATASETS)
+    parser.add_argument("--dataset", default="fashion_mnist", choices=list(IMAGE_DATASETS))
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args()
-    source = load_image_params().sources[args.dataset]
-    arrays = load_images(f"data/images/{args.dataset}.pt")
-    kept = torch.load(f"data/images/{args.dataset}-kept.pt", weights_only=True)
+    source = getattr(load_params("data").data, args.dataset)
+    arrays = load_images(images_file(args.dataset))
+    kept = load_kept(kept_file(args.dataset))
     torch.manual_seed(0)
     ours_loader = TensorBatches(normalized(arrays["train_images"][kept], source.mean, source.std),
                                 arrays["train_labels"][kept], args.batch_size, torch.device("cpu"), shuffle=True,
@@ -58,9 +59,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         seed = course_image_loader(arrays, kept, args.dataset, Path(root), source.mean, source.std, args.batch_size)
         runs = {
-            "seed loop (per-sample transforms, seed's SimpleCNN)": lambda: epoch_seconds(CourseSimpleCNN(), seed, False),
-            "seed loader + reprolab SimpleCNN": lambda: epoch_seconds(SimpleCNN(), seed, True),
-            "reprolab batches + seed's SimpleCNN": lambda: epoch_seconds(CourseSimpleCNN(), ours_loader, False),
+            "course loop (per-sample transforms, course's SimpleCNN)": lambda: epoch_seconds(CourseSimpleCNN(), seed, False),
+            "course loader + reprolab SimpleCNN": lambda: epoch_seconds(SimpleCNN(), seed, True),
+            "reprolab batches + course's SimpleCNN": lambda: epoch_seconds(CourseSimpleCNN(), ours_loader, False),
             "reprolab (batches + SimpleCNN + fused Adam)": lambda: epoch_seconds(SimpleCNN(), ours_loader, True),
         }
         times = {name: [] for name in runs}

@@ -1,13 +1,13 @@
-"""IMDB, the seed's code paths beside this project's, same process and data: preparation, epoch time, size.
+"""IMDB, the course's code paths beside this project's, same process and data: preparation, epoch time, size.
 
 Seed (002, II.2.c, the "optimized" cached version): Counter vocabulary over the tokenized train
 reviews, `sorted(counter, key=counter.get, reverse=True)`, one dense float one-hot tensor per
-review built in the Dataset's __init__, a default DataLoader (batch 128, shuffle), the seed's
+review built in the Dataset's __init__, a default DataLoader (batch 128, shuffle), the course's
 OneHotMLP (nn.Linear on the dense rows), SGD. Ours: the pipeline's library calls (tokenize on all
 cores, bincount vocabulary, CSR bags written and read back as the stages do), BagBatches,
 OneHotMLP on word-id bags with sparse first-layer gradients, trained by engines.train_epoch, the
 pipeline's own epoch (its plain-SGD step by hand). Both read the archive with the same
-reader (the seed's torchtext loader no longer installs), use the same tokenizer, vocabulary size,
+reader (the course's torchtext loader no longer installs), use the same tokenizer, vocabulary size,
 lr, batch size and epochs, and are scored on the whole test split. The epochs alternate, and
 each model's weights are read once before its timed epoch, so neither starts with the caches the
 other's epoch filled.
@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from reprolab.core.engines import make_optimizer, train_epoch
-from reprolab.core.params import TrainParams
+from reprolab.core.params import ImdbRun
 from reprolab.core.train import evaluate, loss_function
 from reprolab.imdb.batches import BagBatches
 from reprolab.imdb.data import (SPLITS, TOKENIZE, build_vocab, encode_inputs, load_bags, load_corpus, read_archive,
@@ -38,7 +38,7 @@ from reprolab.speed.course import CourseOneHotMLP
 
 
 class CourseCachedDataset(Dataset):
-    """Seed 002 II.2.c: the one-hot rows computed once in __init__ and kept as dense tensors."""
+    """Course 002 II.2.c: the one-hot rows computed once in __init__ and kept as dense tensors."""
 
     def __init__(self, texts, labels, vocab, tokenize):
         self.labels = [torch.tensor(int(label)) for label in labels]
@@ -56,7 +56,7 @@ class CourseCachedDataset(Dataset):
 
 
 def course_prepare(archive: str, tokenizer: str, vocab_size: int) -> dict[str, CourseCachedDataset]:
-    """The seed's vocabulary and cached datasets, from the archive."""
+    """The course's vocabulary and cached datasets, from the archive."""
     reviews, tokenize = read_archive(archive), TOKENIZE[tokenizer]
     counter = Counter()
     for line in reviews["train"].texts:
@@ -109,11 +109,11 @@ def course_accuracy(model, loader) -> float:
     return correct / total
 
 
-def our_params(lr: float, epochs: int) -> TrainParams:
-    """train_imdb's section for the seed's setup: plain SGD, so training takes the model's own sparse step."""
-    return TrainParams(section="benchmark", model="embedding_bag", hidden=200, head="bce", optimizer="sgd", lr=lr,
+def our_params(lr: float, epochs: int) -> ImdbRun:
+    """train_imdb's section for the course's setup: plain SGD, so training takes the model's own sparse step."""
+    return ImdbRun(model="embedding_bag", hidden=200, head="bce", optimizer="sgd", lr=lr,
                        momentum=0.0, weight_decay=0.0, batch_size=128, epochs=epochs, shuffle=True, seed=0,
-                       grad_clip=0.0, device="cpu", engine="eager", deterministic=True, precision="fp32")
+                       grad_clip=0.0, device="cpu", engine="eager", deterministic=True, precision="fp32").named("benchmark")
 
 
 def main() -> None:
@@ -127,20 +127,20 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{torch.get_num_threads()} threads, torch {torch.__version__}")
 
-    seed_data, seed_prep, _ = timed(course_prepare, args.archive, args.tokenizer, args.vocab_size)
+    course_data, course_prep, _ = timed(course_prepare, args.archive, args.tokenizer, args.vocab_size)
     with tempfile.TemporaryDirectory() as folder:
         (bags, num_features), our_prep, _ = timed(our_prepare, args.archive, args.tokenizer, args.vocab_size, Path(folder))
         encoded_bytes = (Path(folder) / "encoded.npz").stat().st_size
     dense_bytes = sum(len(bags[split]) for split in SPLITS) * num_features * 4
-    print(f"preparation: seed {seed_prep:.1f} s, ours {our_prep:.1f} s ({seed_prep / our_prep:.1f}x)")
+    print(f"preparation: seed {course_prep:.1f} s, ours {our_prep:.1f} s ({course_prep / our_prep:.1f}x)")
     print(f"encoded size: {encoded_bytes / 1e6:.1f} MB vs {dense_bytes / 1e9:.2f} GB dense float32 "
           f"({100 * encoded_bytes / dense_bytes:.2f}%)")
 
     torch.manual_seed(0)
-    seed_model = CourseOneHotMLP(num_features - 1)
-    seed_optimizer, seed_criterion = torch.optim.SGD(seed_model.parameters(), lr=args.lr), nn.BCEWithLogitsLoss()
-    train_loader = DataLoader(seed_data["train"], batch_size=128, shuffle=True)
-    test_loader = DataLoader(seed_data["test"], batch_size=128, shuffle=False)
+    course_model = CourseOneHotMLP(num_features - 1)
+    seed_optimizer, seed_criterion = torch.optim.SGD(course_model.parameters(), lr=args.lr), nn.BCEWithLogitsLoss()
+    train_loader = DataLoader(course_data["train"], batch_size=128, shuffle=True)
+    test_loader = DataLoader(course_data["test"], batch_size=128, shuffle=False)
     torch.manual_seed(0)
     our_model = OneHotMLP(num_features, 200, "bce", sparse=True)
     params = our_params(args.lr, args.epochs)
@@ -148,20 +148,20 @@ def main() -> None:
     train_batches = BagBatches(bags["train"], 128, torch.device("cpu"), shuffle=True, generator=torch.Generator().manual_seed(0))
     seed_times, our_times, seed_cpu, our_cpu = [], [], [], []
     for epoch in range(1, args.epochs + 1):  # interleaved, so drifting machine load hits both alike
-        warm(seed_model)
-        _, wall, cpu = timed(course_epoch, seed_model, train_loader, seed_optimizer, seed_criterion)
+        warm(course_model)
+        _, wall, cpu = timed(course_epoch, course_model, train_loader, seed_optimizer, seed_criterion)
         seed_times.append(wall)
         seed_cpu.append(cpu)
         warm(our_model)
         _, wall, cpu = timed(train_epoch, our_model, train_batches, our_optimizer, our_criterion, params, epoch)
         our_times.append(wall)
         our_cpu.append(cpu)
-    seed_acc = course_accuracy(seed_model, test_loader)
+    seed_acc = course_accuracy(course_model, test_loader)
     our_acc = evaluate(our_model, BagBatches(bags["test"], 1024, torch.device("cpu")), our_criterion).accuracy
     seed_median, our_median = statistics.median(seed_times), statistics.median(our_times)
     print(f"epoch (median of {args.epochs}): seed {seed_median:.3f} s, ours {our_median:.3f} s "
           f"({seed_median / our_median:.1f}x)")
-    # our epoch is many small ops, so a busy or shared machine slows it more than the seed's large matmuls
+    # our epoch is many small ops, so a busy or shared machine slows it more than the course's large matmuls
     print(f"fastest epochs: seed {min(seed_times):.3f} s, ours {min(our_times):.3f} s "
           f"({min(seed_times) / min(our_times):.1f}x)")
     print(f"process CPU seconds per epoch (median): seed {statistics.median(seed_cpu):.3f}, ours "
@@ -171,8 +171,8 @@ def main() -> None:
     if args.out:
         Path(args.out).write_text(json.dumps({
             "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "prep_seconds": {"seed": round(seed_prep, 2), "ours": round(our_prep, 2)},
-            "prep_speedup": round(seed_prep / our_prep, 2),
+            "prep_seconds": {"seed": round(course_prep, 2), "ours": round(our_prep, 2)},
+            "prep_speedup": round(course_prep / our_prep, 2),
             "encoded_bytes": encoded_bytes, "dense_float32_bytes": dense_bytes,
             "epoch_seconds": {"seed": [round(t, 3) for t in seed_times], "ours": [round(t, 3) for t in our_times]},
             "epoch_cpu_seconds": {"seed": [round(t, 3) for t in seed_cpu], "ours": [round(t, 3) for t in our_cpu]},

@@ -10,12 +10,11 @@ batches; the weights must come out bit for bit the same, and the ratio is the me
 import argparse
 import statistics
 import time
-from dataclasses import replace
 
 import torch
 
 from reprolab.core.engines import make_optimizer
-from reprolab.core.params import load_sweep_params
+from reprolab.core.params import load_params
 from reprolab.core.paths import imdb_inputs
 from reprolab.core.train import loss_function
 from reprolab.imdb.data import load_bags
@@ -30,8 +29,8 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=8, help="timed passes of each path, alternating")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    params = replace(load_sweep_params().base, batch_size=args.batch_size, optimizer="sgd", momentum=0.0,
-                     weight_decay=0.0, grad_clip=0.0)
+    params = load_params("sweeps").sweeps.base.model_copy(update={
+        "batch_size": args.batch_size, "optimizer": "sgd", "momentum": 0.0, "weight_decay": 0.0, "grad_clip": 0.0})
     bags, num_features = load_bags(imdb_inputs("embedding_bag"))
     config = imdb_config(params, num_features)
     torch.manual_seed(params.seed)

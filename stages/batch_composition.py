@@ -1,10 +1,10 @@
-"""Stage batch_composition@<dataset>: class counts per batch with and without the weighted sampler (seed 000, 3.1)."""
+"""Stage batch_composition@<dataset>: class counts per batch with and without the weighted sampler (course 000, 3.1)."""
 
 import torch
 
 from reprolab.core.atomic import atomic_path, csv_text
-from reprolab.core.cli import parse_stage_args, run_stage
-from reprolab.core.params import load_image_params, stage_choice
+from reprolab.core.cli import parse_stage_args, run_stage, stage_choice
+from reprolab.core.params import load_params
 from reprolab.core.paths import images_file, kept_file, stage_metrics
 from reprolab.core.report import save_figure, stacked_counts_figure
 from reprolab.images.data import batch_class_counts, load_images, load_kept, strategy_batches
@@ -14,16 +14,16 @@ NUM_BATCHES = 30
 
 def main() -> None:
     args = parse_stage_args(__file__, __doc__, (("dataset", "one of images.datasets"),))
-    params = load_image_params()
-    name = stage_choice(args.dataset, params.datasets, "batch_composition: dataset (images.datasets)")
+    params = load_params("images", "imbalance", "train_images")
+    name = stage_choice(args.dataset, params.images.datasets, "batch_composition: dataset (images.datasets)")
     arrays = load_images(images_file(name))
     labels = arrays["train_labels"][load_kept(kept_file(name))]
     panels = {}
     for strategy, title in (("none", "shuffled, no sampler"), ("weighted_sampler", "WeightedRandomSampler")):
-        generator = torch.Generator().manual_seed(params.train.seed)
+        generator = torch.Generator().manual_seed(params.train_images.seed)
         # only the labels matter here, so they stand in for the images too
-        batches, _ = strategy_batches(strategy, labels, labels, params.train.batch_size, torch.device("cpu"),
-                                      generator, params.train.seed)
+        batches, _ = strategy_batches(strategy, labels, labels, params.train_images.batch_size, torch.device("cpu"),
+                                      generator, params.train_images.seed)
         panels[title] = batch_class_counts(batches, NUM_BATCHES)
     minority = list(params.imbalance.classes)
     figure = stacked_counts_figure(panels, arrays["classes"], f"{name}: class counts in the first {NUM_BATCHES} batches")

@@ -6,9 +6,9 @@ import torch
 
 from reprolab.core.atomic import atomic_path, csv_text, json_text
 from reprolab.core.batches import TensorBatches
-from reprolab.core.cli import parse_stage_args, run_stage
+from reprolab.core.cli import parse_stage_args, run_stage, stage_choice
 from reprolab.core.device import device_info
-from reprolab.core.params import load_image_params, load_loader_benchmark_params, stage_choice
+from reprolab.core.params import load_params
 from reprolab.core.paths import images_file, timings
 from reprolab.core.report import grouped_bars_figure, markdown_table, save_figure
 from reprolab.images.data import load_images, normalized
@@ -22,10 +22,10 @@ warnings.filterwarnings("ignore", message="'pin_memory' argument is set as true 
 
 def main() -> None:
     parse_stage_args(__file__, __doc__)
-    params = load_loader_benchmark_params()
-    image_params = load_image_params()
-    source = image_params.sources[stage_choice(params.dataset, image_params.datasets,
-                                               "benchmark_loader.dataset (one of images.datasets)")]
+    loaded = load_params("data", "images", "benchmark_loader")
+    params = loaded.benchmark_loader
+    source = getattr(loaded.data, stage_choice(params.dataset, loaded.images.datasets,
+                                               "benchmark_loader.dataset (one of images.datasets)"))
     arrays = load_images(images_file(params.dataset))
     images, labels = normalized(arrays["train_images"], source.mean, source.std), arrays["train_labels"]
     datasets = {

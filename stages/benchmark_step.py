@@ -1,4 +1,4 @@
-"""Stage benchmark_step: per-batch data / host->device / forward / backward+step times, the seed's paths beside ours."""
+"""Stage benchmark_step: per-batch data / host->device / forward / backward+step times, the course's paths beside ours."""
 
 import tempfile
 from pathlib import Path
@@ -9,9 +9,9 @@ from torch.utils.data import DataLoader
 
 from reprolab.core.atomic import atomic_path, csv_text, json_text
 from reprolab.core.batches import TensorBatches
-from reprolab.core.cli import parse_stage_args, run_stage
+from reprolab.core.cli import parse_stage_args, run_stage, stage_choice
 from reprolab.core.device import device_info, resolve_device
-from reprolab.core.params import load_image_params, load_step_benchmark_params, stage_choice
+from reprolab.core.params import ImageData, load_params
 from reprolab.core.paths import images_file, imdb_inputs, kept_file, timings
 from reprolab.core.report import markdown_table, save_figure, stacked_phases_figure
 from reprolab.core.train import loss_function
@@ -24,7 +24,7 @@ from reprolab.speed.course import CourseCachedOneHot, CourseOneHotMLP, CourseSim
 from reprolab.speed.measure import PHASES, autograd_forward, hand_sgd_forward, step_breakdown
 
 OUT = timings("benchmark_step")
-IMDB_BATCH, IMAGE_BATCH, LR = 128, 64, 0.01  # the seed's
+IMDB_BATCH, IMAGE_BATCH, LR = 128, 64, 0.01  # the course's
 
 
 def moved(device: torch.device):
@@ -32,7 +32,7 @@ def moved(device: torch.device):
 
 
 def imdb_variants(device: torch.device, limit: int) -> dict[str, dict[str, float]]:
-    """The seed's cached dense rows + DataLoader + nn.Linear, our dense one-hot model, our EmbeddingBag path (SGD).
+    """The course's cached dense rows + DataLoader + nn.Linear, our dense one-hot model, our EmbeddingBag path (SGD).
 
     Each of ours steps as training does: the dense model by autograd and torch.optim.SGD, the EmbeddingBag model
     (sparse gradients) by its own plain-SGD step.
@@ -40,13 +40,13 @@ def imdb_variants(device: torch.device, limit: int) -> dict[str, dict[str, float
     bags, num_features = load_bags(imdb_inputs("embedding_bag"))
     bce = loss_function("bce")
     torch.manual_seed(0)
-    seed_model = CourseOneHotMLP(num_features - 1).to(device)
+    course_model = CourseOneHotMLP(num_features - 1).to(device)
     seed_rows = CourseCachedOneHot(bags["train"].select(torch.randperm(len(bags["train"]))[: (limit + 3) * IMDB_BATCH].numpy()),
                                  num_features)
     seed_loader = DataLoader(seed_rows, batch_size=IMDB_BATCH, shuffle=True, pin_memory=device.type == "cuda")
     results = {"seed: cached dense rows, DataLoader, nn.Linear": step_breakdown(
-        seed_loader, moved(device), autograd_forward(lambda b: bce(seed_model(b[0]), b[1]),
-                                                     torch.optim.SGD(seed_model.parameters(), lr=LR)), device, limit)}
+        seed_loader, moved(device), autograd_forward(lambda b: bce(course_model(b[0]), b[1]),
+                                                     torch.optim.SGD(course_model.parameters(), lr=LR)), device, limit)}
     dense = OneHotMLP(num_features, 200, "bce", "dense").to(device)
     bag = OneHotMLP(num_features, 200, "bce", "embedding_bag", sparse=True).to(device)
     for name, model, forward in (
@@ -59,20 +59,18 @@ def imdb_variants(device: torch.device, limit: int) -> dict[str, dict[str, float
     return results
 
 
-def image_variants(dataset: str, device: torch.device, limit: int) -> dict[str, dict[str, float]]:
-    """The seed's per-sample transform loop with its SimpleCNN, and TensorBatches with ours (Adam)."""
+def image_variants(dataset: str, source: ImageData, device: torch.device, limit: int) -> dict[str, dict[str, float]]:
+    """The course's per-sample transform loop with its SimpleCNN, and TensorBatches with ours (Adam)."""
     arrays = load_images(images_file(dataset))
     rows = load_kept(kept_file(dataset))
-    image_params = load_image_params()
-    source = image_params.sources[stage_choice(dataset, image_params.datasets, "benchmark_step.dataset (one of images.datasets)")]
     ce = nn.CrossEntropyLoss()
     torch.manual_seed(0)
-    seed_model = CourseSimpleCNN().to(device)
+    course_model = CourseSimpleCNN().to(device)
     with tempfile.TemporaryDirectory() as root:
         loader = course_image_loader(arrays, rows, dataset, Path(root), source.mean, source.std, IMAGE_BATCH)
         results = {"seed: per-sample ToTensor/Normalize, DataLoader, SimpleCNN": step_breakdown(
-            loader, moved(device), autograd_forward(lambda b: ce(seed_model(b[0]), b[1]),
-                                                    torch.optim.Adam(seed_model.parameters(), lr=1e-3)), device, limit)}
+            loader, moved(device), autograd_forward(lambda b: ce(course_model(b[0]), b[1]),
+                                                    torch.optim.Adam(course_model.parameters(), lr=1e-3)), device, limit)}
     model = SimpleCNN().to(device)
     batches = TensorBatches(normalized(arrays["train_images"][rows], source.mean, source.std), arrays["train_labels"][rows],
                             IMAGE_BATCH, device, shuffle=True, generator=torch.Generator().manual_seed(0))
@@ -84,9 +82,12 @@ def image_variants(dataset: str, device: torch.device, limit: int) -> dict[str, 
 
 def main() -> None:
     parse_stage_args(__file__, __doc__)
-    params = load_step_benchmark_params()
+    loaded = load_params("data", "images", "benchmark_step")
+    params = loaded.benchmark_step
+    source = getattr(loaded.data, stage_choice(params.dataset, loaded.images.datasets,
+                                               "benchmark_step.dataset (one of images.datasets)"))
     device = resolve_device(params.device, "benchmark_step.device")
-    tracks = {"imdb": imdb_variants(device, params.batches), "images": image_variants(params.dataset, device, params.batches)}
+    tracks = {"imdb": imdb_variants(device, params.batches), "images": image_variants(params.dataset, source, device, params.batches)}
     rows, csvs = [], {}
     for track, results in tracks.items():
         csv_rows = []

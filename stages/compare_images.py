@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 from reprolab.core.atomic import atomic_path, csv_text, json_text
-from reprolab.core.cli import parse_stage_args, run_stage
+from reprolab.core.cli import parse_stage_args, run_stage, stage_choice
 from reprolab.core.errors import UserError
-from reprolab.core.params import load_image_params, stage_choice
+from reprolab.core.params import load_params
 from reprolab.core.paths import evaluation_reports, stage_metrics
 from reprolab.core.report import grouped_bars_figure, markdown_table, save_figure
 
@@ -20,11 +20,11 @@ def read_metrics(path: Path) -> dict:
 
 def main() -> None:
     args = parse_stage_args(__file__, __doc__, (("dataset", "one of images.datasets"),))
-    params = load_image_params()
-    name = stage_choice(args.dataset, params.datasets, "compare_images: dataset (images.datasets)")
+    params = load_params("images", "imbalance")
+    name = stage_choice(args.dataset, params.images.datasets, "compare_images: dataset (images.datasets)")
     metrics, reports = stage_metrics("evaluate_images", name), evaluation_reports(name)
     results = {s: (read_metrics(metrics / s / "metrics.json"), read_metrics(reports / s / "per_class.json"))
-               for s in params.strategies}
+               for s in params.images.strategies}
     names = [key for key in next(iter(results.values()))[1] if key != "macro avg"]  # the classes, in label order
     minority = [names[cls] for cls in params.imbalance.classes]
     summary = {s: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"],

@@ -2,7 +2,7 @@
 
 from reprolab.core.cli import parse_stage_args, run_stage
 from reprolab.core.fetch import fetch_first
-from reprolab.core.params import load_imdb_params
+from reprolab.core.params import load_params
 from reprolab.core.paths import ARCHIVE
 
 OFFLINE_HINT = "without internet, put a local copy of the archive first in data.imdb.sources, with its sha256"
@@ -10,8 +10,8 @@ OFFLINE_HINT = "without internet, put a local copy of the archive first in data.
 
 def main() -> None:
     parse_stage_args(__file__, __doc__)
-    params = load_imdb_params()
-    used = fetch_first(params.fetch.sources, ARCHIVE, "data.imdb.sources", OFFLINE_HINT)
+    params = load_params("data")
+    used = fetch_first(params.data.imdb.sources, ARCHIVE, "data.imdb.sources", OFFLINE_HINT)
     print(f"{ARCHIVE}: from {used}")
 
 

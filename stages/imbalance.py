@@ -1,8 +1,8 @@
 """Stage imbalance@<dataset>: keep imbalance.fraction of the listed classes in the training split."""
 
 from reprolab.core.atomic import atomic_path, csv_text, json_text, save_torch
-from reprolab.core.cli import parse_stage_args, run_stage
-from reprolab.core.params import load_image_params, stage_choice
+from reprolab.core.cli import parse_stage_args, run_stage, stage_choice
+from reprolab.core.params import load_params
 from reprolab.core.paths import images_file, kept_file, stage_metrics
 from reprolab.core.report import grouped_bars_figure, save_figure
 from reprolab.images.data import class_counts, imbalance_indices, load_images
@@ -10,8 +10,8 @@ from reprolab.images.data import class_counts, imbalance_indices, load_images
 
 def main() -> None:
     args = parse_stage_args(__file__, __doc__, (("dataset", "one of images.datasets"),))
-    params = load_image_params()
-    name = stage_choice(args.dataset, params.datasets, "imbalance: dataset (images.datasets)")
+    params = load_params("images", "imbalance")
+    name = stage_choice(args.dataset, params.images.datasets, "imbalance: dataset (images.datasets)")
     arrays = load_images(images_file(name))
     labels, names = arrays["train_labels"], arrays["classes"]
     rows = imbalance_indices(labels, params.imbalance)

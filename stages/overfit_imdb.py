@@ -1,9 +1,9 @@
-"""Stage overfit_imdb: seed VI.4, a small training set and many epochs; train vs test perplexity per epoch."""
+"""Stage overfit_imdb: course VI.4, a small training set and many epochs; train vs test perplexity per epoch."""
 
 from reprolab.core.atomic import atomic_path, csv_text, ensure_writable, json_text
 from reprolab.core.cli import parse_stage_args, run_stage
 from reprolab.core.device import resolve_device
-from reprolab.core.params import load_sweep_params
+from reprolab.core.params import load_params
 from reprolab.core.paths import OVERFIT, imdb_inputs
 from reprolab.core.report import markdown_table, overfit_figure, save_figure
 from reprolab.imdb.data import load_bags
@@ -13,21 +13,21 @@ from reprolab.imdb.sweeps import point_metrics, subset_bags, train_point, turn_u
 
 def main() -> None:
     parse_stage_args(__file__, __doc__)
-    params = load_sweep_params()
-    train = params.overfit
+    params = load_params("evaluate_imdb", "sweeps")
+    train, reviews = params.sweeps.overfit_run(), params.sweeps.overfit.reviews
     device = resolve_device(train.device, "sweeps.base.device")
     ensure_writable(OVERFIT / "metrics.json")
     bags, num_features = load_bags(imdb_inputs(train.model))
-    bags = {"train": subset_bags(bags, "balanced", params.overfit_reviews)["train"], "test": bags["test"]}
-    first_loss, epochs = train_point(train, bags, num_features, device, params.eval_batch_size)
-    result = point_metrics("overfit", params.overfit_reviews, first_loss, epochs, bags)
+    bags = {"train": subset_bags(bags, "balanced", reviews)["train"], "test": bags["test"]}
+    first_loss, epochs = train_point(train, bags, num_features, device, params.evaluate_imdb.batch_size)
+    result = point_metrics("overfit", reviews, first_loss, epochs, bags)
     test_ppl = [e["test_perplexity"] for e in result["epochs"]]
     turn = turn_up_epoch(test_ppl)
-    summary = {"train_reviews": params.overfit_reviews, "epochs": train.epochs,
+    summary = {"train_reviews": reviews, "epochs": train.epochs,
                "lowest_test_perplexity": min(test_ppl), "lowest_test_perplexity_epoch": test_ppl.index(min(test_ppl)) + 1,
                "test_perplexity_turns_up_at_epoch": turn, "final_train_perplexity": result["epochs"][-1]["train_perplexity"],
                "final_test_perplexity": test_ppl[-1], "final_test_accuracy": result["test_accuracy"]}
-    title = f"{params.overfit_reviews} training reviews, {train.optimizer} lr {train.lr}, batch {train.batch_size}"
+    title = f"{reviews} training reviews, {train.optimizer} lr {train.lr}, batch {train.batch_size}"
     figure = overfit_figure([e["train_perplexity"] for e in result["epochs"]], test_ppl, turn, title)
     rows = [[e["epoch"], e["train_perplexity"], e["test_perplexity"], e["test_accuracy"]] for e in result["epochs"]]
     with atomic_path(OVERFIT, directory=True) as out:

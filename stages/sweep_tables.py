@@ -6,7 +6,7 @@ from pathlib import Path
 from reprolab.core.atomic import atomic_path, csv_text
 from reprolab.core.cli import parse_stage_args, run_stage
 from reprolab.core.errors import UserError
-from reprolab.core.params import SweepParams, load_sweep_params
+from reprolab.core.params import Sweeps, load_params
 from reprolab.core.paths import SWEEP_POINTS, SWEEP_TABLES, stage_metrics
 from reprolab.core.registry import SWEEPS
 from reprolab.core.report import markdown_table, save_figure, sweep_figure
@@ -35,7 +35,7 @@ def columns(sweep: str, point: dict) -> dict:
     return row | {header: cell(point) for header, cell in SWEEPS[sweep].columns.items()}
 
 
-def sweep_title(sweep: str, params: SweepParams) -> str:
+def sweep_title(sweep: str, params: Sweeps) -> str:
     """What the sweep changes and the base it changes it from, the swept key left out."""
     base = params.base
     setup = {"optimizer": base.optimizer, "lr": f"lr {base.lr}", "batch_size": f"batch {base.batch_size}",
@@ -44,12 +44,12 @@ def sweep_title(sweep: str, params: SweepParams) -> str:
     return f"sweep of {SWEEPS[sweep].label}: " + ", ".join(setup.values())
 
 
-def write_table(sweep: str, params: SweepParams, points: list[dict], tables: Path, points_dir: Path) -> None:
+def write_table(sweep: str, params: Sweeps, points: list[dict], tables: Path, points_dir: Path) -> None:
     """One sweep's table and figure into tables/<sweep>/, its points into points_dir/<sweep>.csv."""
     rows = [columns(sweep, p) for p in points]
     table = markdown_table(list(rows[0]), [list(r.values()) for r in rows])
     title = sweep_title(sweep, params)
-    figure = sweep_figure(sweep, [str(v) for v in params.values[sweep]], [p["test_accuracy"] for p in points], title)
+    figure = sweep_figure(sweep, [str(v) for v in params.listed()[sweep]], [p["test_accuracy"] for p in points], title)
     (tables / sweep).mkdir()
     (tables / sweep / "table.md").write_text(f"### {title}\n\n" + table)
     save_figure(figure, tables / sweep / f"{sweep}.png")
@@ -60,9 +60,9 @@ def write_table(sweep: str, params: SweepParams, points: list[dict], tables: Pat
 
 def main() -> None:
     parse_stage_args(__file__, __doc__)
-    params = load_sweep_params()
+    params = load_params("sweeps").sweeps
     results = {sweep: read_points(stage_metrics("sweeps", sweep), values, sweep)
-               for sweep, values in params.values.items()}  # every sweep read before any writing
+               for sweep, values in params.listed().items()}  # every sweep read before any writing
     with atomic_path(SWEEP_TABLES, directory=True) as tables, atomic_path(SWEEP_POINTS, directory=True) as points_dir:
         for sweep, points in results.items():
             write_table(sweep, params, points, tables, points_dir)

@@ -59,8 +59,9 @@ def default_params() -> dict:
     return yaml.safe_load(committed_params())
 
 
-def write_idx_folder(folder: Path, train: int = 120, test: int = 40, seed: int = 0, compress: bool = True) -> dict:
-    """The four MNIST IDX files with random images, every class present; returns their decompressed md5s."""
+def write_idx_folder(folder: Path, train: int = 120, test: int = 40, seed: int = 0, compress: bool = True,
+                     size: int = 28) -> dict:
+    """The four MNIST IDX files with random size x size images, every class present; returns their decompressed md5s."""
     import hashlib
 
     import numpy as np
@@ -72,7 +73,7 @@ def write_idx_folder(folder: Path, train: int = 120, test: int = 40, seed: int =
     md5 = {}
     for prefix, count in (("train", train), ("t10k", test)):
         labels = (np.arange(count) % 10).astype(np.uint8)
-        images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
+        images = rng.integers(0, 256, size=(count, size, size), dtype=np.uint8)
         for kind, array in (("images-idx3-ubyte", images), ("labels-idx1-ubyte", labels)):
             name = f"{prefix}-{kind}"
             write_idx(folder / (f"{name}.gz" if compress else name), array, compress=compress)

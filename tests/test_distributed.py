@@ -1,10 +1,14 @@
 """Data-parallel training: each process's share of the data on CPU, and real torchrun jobs (gloo, 2 processes)."""
 
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 import yaml
@@ -94,6 +98,36 @@ def test_the_failing_rank_is_the_one_line_not_the_ranks_torchrun_stopped():
     assert worker_error("ChildFailedError\n", 1) == "torchrun failed with status 1: ChildFailedError"
 
 
+TORCHRUN_REPORT = """\
+error: rank 0: terminated; nothing was written
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+============================================================
+stages/train_imdb.py FAILED
+------------------------------------------------------------
+Failures:
+[1]:
+  rank      : 0 (local_rank: 0)
+  exitcode  : 143 (pid: 13804)
+------------------------------------------------------------
+Root Cause (first observed failure):
+[0]:
+  time      : 2026-11-30_03:37:22
+  rank      : 1 (local_rank: 1)
+  exitcode  : {exitcode}
+  error_file: <N/A>
+  traceback : {traceback}
+============================================================
+"""
+
+
+def test_a_rank_that_died_without_a_word_is_named_with_its_signal():
+    """torchrun 2.14's report, as a rank killed by the OOM killer leaves it: the rank and the signal, in one line."""
+    killed = TORCHRUN_REPORT.format(exitcode="-9 (pid: 13805)  (SIGKILL)", traceback="Signal 9 (SIGKILL) received")
+    assert worker_error(killed, 1) == "rank 1 was killed by SIGKILL; torchrun stopped the others; nothing was written"
+    crashed = TORCHRUN_REPORT.format(exitcode="134 (pid: 13805)", traceback="To enable traceback see: ...")
+    assert worker_error(crashed, 1) == "rank 1 exited with status 134; torchrun stopped the others; nothing was written"
+
+
 # --- real jobs: torchrun, gloo, two processes, tiny data --------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -167,7 +201,7 @@ import torch
 from reprolab.core.batches import TensorBatches
 from reprolab.core.distributed import process_group, relaunch
 from reprolab.core.engines import fit
-from reprolab.core.params import TrainParams
+from reprolab.core.params import ImdbRun
 from reprolab.core.train import loss_function
 from reprolab.images.models import image_model
 
@@ -276,3 +310,79 @@ def test_a_bad_data_file_fails_the_job_and_dvc_records_nothing(project):
     lock = yaml.safe_load((project.root / "dvc.lock").read_text())["stages"]
     assert "train_images@mnist" not in lock
     assert not [path for path in Path(project.root).rglob("*.tmp")]
+
+
+# --- a job stops whole: nothing a stage started outlives it ------------------------------------------------------
+
+def descendants_once(stage: subprocess.Popen, count: int, root: Path, logging: str = "") -> list[psutil.Process]:
+    """The processes stage has started, once there are count of them and (if given) root has a file matching logging."""
+    deadline = time.monotonic() + JOB_TIMEOUT
+    while len(found := psutil.Process(stage.pid).children(recursive=True)) < count or \
+            logging and not any(root.glob(logging)):
+        assert stage.poll() is None and time.monotonic() < deadline, "the job never got going"
+        time.sleep(0.05)
+    return found
+
+
+def alive_after(processes: list[psutil.Process], seconds: float) -> list[str]:
+    """Those of processes still running (not zombies) after seconds."""
+    time.sleep(seconds)
+    alive = []
+    for process in processes:
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(" ".join(process.cmdline()))
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+IMDB_OUTPUTS = ("models/imdb_mlp.pt", "metrics/train_imdb", "timings/train_imdb.json")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL])
+def test_a_torchrun_job_stops_with_its_stage_and_writes_nothing_later(project, signum):
+    """Ctrl-C or a kill of the stage process alone: torchrun and both ranks are gone within 5 s and write nothing.
+
+    The job is short: ranks that lived on would write their results well inside the wait.
+    """
+    set_params(project, train_imdb__processes=2, train_imdb__epochs=300)
+    for output in IMDB_OUTPUTS:
+        subprocess.run(["rm", "-rf", str(project.root / output)], check=True)
+    stage = subprocess.Popen([sys.executable, "stages/train_imdb.py"], cwd=project.root, env=project.env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    job = descendants_once(stage, 3, project.root, "metrics/.train_imdb.*.tmp/plots/metrics/train/loss.tsv")
+    os.kill(stage.pid, signum)
+    stage.wait(timeout=JOB_TIMEOUT)
+    assert alive_after(job, 5) == []
+    time.sleep(5)
+    assert [output for output in IMDB_OUTPUTS if (project.root / output).exists()] == []
+
+
+def test_train_images_side_by_side_workers_stop_with_their_stage(project):
+    set_params(project, images__strategies=["none", "weighted_sampler"], train_images__epochs=200)
+    stage = subprocess.Popen([sys.executable, "stages/train_images.py", "mnist"], cwd=project.root, env=project.env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # two workers and multiprocessing's resource tracker, the workers training
+    workers = descendants_once(stage, 3, project.root, "metrics/.*.tmp/**/train/loss.tsv")
+    stage.kill()
+    stage.wait(timeout=JOB_TIMEOUT)
+    assert alive_after(workers, 5) == []
+
+
+SIDE_BY_SIDE_SLEEPERS = """
+import time
+from reprolab.core.parallel import side_by_side
+list(side_by_side(time.sleep, [(120,), (120,)], workers=2, threads=1))
+"""
+
+
+def test_side_by_side_workers_stop_with_the_process_that_started_them(tmp_path):
+    """What every side-by-side run (a sweep's points, train_images' strategies) relies on, on its own."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    parent = subprocess.Popen([sys.executable, "-c", SIDE_BY_SIDE_SLEEPERS], env=env)
+    workers = descendants_once(parent, 3, tmp_path)
+    time.sleep(1)  # into the sleeps
+    parent.kill()
+    parent.wait(timeout=JOB_TIMEOUT)
+    assert alive_after(workers, 5) == []

@@ -1,4 +1,4 @@
-"""Seed 002's experiments on the real IMDB archive, as issue #5's agreement checks, read off the reference run."""
+"""Course 002's experiments on the real IMDB archive, as issue #5's agreement checks, read off the reference run."""
 
 import pytest
 
@@ -29,7 +29,7 @@ def test_heads_tokenizers_subsets_and_overfitting(project):
     split, normalized = (project.json(f"metrics/sweeps/tokenizer/{t}.json")["data"] for t in ("split", "normalized"))
     assert normalized["distinct_oov_tokens"] < split["distinct_oov_tokens"] / 2
     first = project.json("metrics/sweeps/subset/first.json")
-    assert first["reviews"]["test"]["positive"] == 200 and first["test_accuracy"] == 1.0  # seed I.3's trap
+    assert first["reviews"]["test"]["positive"] == 200 and first["test_accuracy"] == 1.0  # course I.3's trap
     assert project.json("metrics/sweeps/subset/balanced.json")["reviews"]["test"]["positive"] == 100
     overfit = project.json("reports/overfit/metrics.json")
     assert overfit["test_perplexity_turns_up_at_epoch"] is not None

@@ -3,6 +3,7 @@
 import gzip
 import io
 import os
+import re
 import resource
 import signal
 import stat
@@ -20,13 +21,13 @@ from project import REPO
 from reprolab.core import atomic
 from reprolab.core.batches import TensorBatches
 from reprolab.core.errors import UserError
-from reprolab.core.params import ImbalanceParams
-from reprolab.core.record import save_checkpoint, train_and_record
-from reprolab.core.train import build_model, loss_function
+from reprolab.core.params import Imbalance
+from reprolab.core.record import RunFiles, save_checkpoint, train_and_record
+from reprolab.core.train import Run, build_model, loss_function
 from reprolab.images.data import imbalance_indices, load_kept
 from reprolab.images.models import SimpleCNN
 from reprolab.imdb.data import Bags, load_bags, load_corpus, read_archive, save_bags
-from reprolab.imdb.sweeps import train_point
+from reprolab.imdb.sweeps import point_params, train_point
 from test_models import NUM_FEATURES, random_bags, train_params
 
 
@@ -38,6 +39,13 @@ def test_diverging_sgd_stops_at_the_first_nan_batch_naming_the_params():
     message = str(err.value)
     assert message.startswith("train_imdb: training diverged: loss is nan at epoch 1, batch ")
     assert "lower train_imdb.lr (now 1e+30) or set train_imdb.grad_clip (now 0)" in message and "\n" not in message
+
+
+def test_a_diverging_sweep_point_names_the_key_its_value_came_from():
+    bags = {"train": random_bags(64), "test": random_bags(32, seed=1)}
+    params = point_params(train_params("sweeps.base", optimizer="sgd", batch_size=16, epochs=1), "lr", 1e30)
+    with pytest.raises(UserError, match=r"lower sweeps\.points\.lr \(now 1e\+30\) or set sweeps\.base\.grad_clip \(now 0\)"):
+        train_point(params, bags, NUM_FEATURES, torch.device("cpu"), 32)
 
 
 def test_training_stops_at_the_bad_batch_and_runs_no_later_one():
@@ -76,9 +84,9 @@ def test_diverging_image_run_writes_no_model_or_metrics(tmp_path):
     params = train_params(section="train_images", optimizer="sgd", lr=1e6, epochs=2)
     criterion = loss_function("ce")
     with pytest.raises(UserError, match="train_images: training diverged"):
-        train_and_record(SimpleCNN(), {"name": "cnn", "hidden": 0}, train, train, params, (criterion, criterion), 10,
-                         torch.device("cpu"), str(tmp_path / "metrics"), str(tmp_path / "model.pt"),
-                         str(tmp_path / "timings.json"))
+        train_and_record(Run(SimpleCNN(), {"name": "cnn", "hidden": 0}, train, train, criterion, "eager", 10), params,
+                         RunFiles(tmp_path / "metrics", tmp_path / "model.pt", tmp_path / "timings.json"),
+                         torch.device("cpu"))
     assert sorted(os.listdir(tmp_path)) == []
 
 
@@ -106,7 +114,7 @@ def test_batch_larger_than_the_split_is_rejected():
 def test_fraction_that_keeps_no_image_is_rejected():
     labels = torch.arange(1000) % 10
     with pytest.raises(UserError, match=r"imbalance.fraction=1e-05 keeps no image of class 1 \(100 x 1e-05 rounds to 0\)"):
-        imbalance_indices(labels, ImbalanceParams(classes=(1, 2), fraction=1e-5, seed=0))
+        imbalance_indices(labels, Imbalance(classes=(1, 2), fraction=1e-5, seed=0))
 
 
 def test_tar_cut_between_members_is_truncated_not_short(tmp_path):
@@ -224,9 +232,9 @@ def test_unwritable_output_folder_fails_before_training(tmp_path):
     batches = Batches([(torch.randn(4, 1, 28, 28), torch.arange(4))])
     criterion = loss_function("ce")
     with pytest.raises(UserError, match="cannot write .*model.pt there"):
-        train_and_record(SimpleCNN(), {}, batches, batches, train_params(), (criterion, criterion), 10,
-                         torch.device("cpu"), str(tmp_path / "metrics"), str(tmp_path / "models/model.pt"),
-                         str(tmp_path / "timings.json"))
+        train_and_record(Run(SimpleCNN(), {}, batches, batches, criterion, "eager", 10), train_params(),
+                         RunFiles(tmp_path / "metrics", tmp_path / "models/model.pt", tmp_path / "timings.json"),
+                         torch.device("cpu"))
     assert not started and not (tmp_path / "metrics").exists()
 
 
@@ -268,3 +276,118 @@ def test_gpu_benchmark_without_cuda_is_one_line(tmp_path, default_params):
     assert result.returncode == 1
     assert result.stderr == "error: benchmark_gpu@cuda needs a CUDA GPU and PyTorch sees none; run it on a GPU machine\n"
     assert list(tmp_path.iterdir()) == [tmp_path / "params.yaml"]
+
+
+class CodeOnLoad:
+    """A pickle that runs a command when an unsafe loader opens it."""
+
+    def __reduce__(self):
+        return (os.system, ("touch ran-code",))
+
+
+IMDB_CONFIG = {"model": "embedding_bag", "num_features": NUM_FEATURES, "hidden": 16, "head": "bce", "sparse": False}
+
+
+def write_checkpoint(path, kind: str) -> None:
+    """A file as models/imdb_mlp.pt that is wrong in one way."""
+    from reprolab.imdb.models import imdb_model
+
+    model = imdb_model(IMDB_CONFIG)
+    if kind == "random bytes":
+        path.write_bytes(bytes(range(256)) * 8)
+    elif kind == "code in a pickle":
+        torch.save({"config": IMDB_CONFIG, "state_dict": CodeOnLoad()}, path)
+    elif kind == "a list":
+        torch.save([IMDB_CONFIG, model.state_dict()], path)
+    elif kind == "an unknown model":
+        save_checkpoint(model, {**IMDB_CONFIG, "model": "rnn"}, str(path))
+    elif kind == "an unknown config key":
+        save_checkpoint(model, {**IMDB_CONFIG, "layers": 3}, str(path))
+    elif kind == "weights of another shape":
+        save_checkpoint(imdb_model({**IMDB_CONFIG, "hidden": 8}), IMDB_CONFIG, str(path))
+    elif kind == "another vocabulary size":
+        save_checkpoint(imdb_model({**IMDB_CONFIG, "num_features": 1001}), {**IMDB_CONFIG, "num_features": 1001},
+                        str(path))
+
+
+@pytest.mark.parametrize("kind, says", [
+    ("random bytes", "not a reprolab checkpoint (or from an untrusted source)"),
+    ("code in a pickle", "not a reprolab checkpoint (or from an untrusted source)"),
+    ("a list", "not a reprolab checkpoint (or from an untrusted source)"),
+    ("an unknown model", "builds no model (KeyError: 'rnn')"),
+    ("an unknown config key", "builds no model (TypeError: OneHotMLP.__init__() got an unexpected keyword argument "
+                              "'layers')"),
+    ("weights of another shape", "its weights do not fit the model its config and the data make (size mismatch for"),
+    ("another vocabulary size", f"torch.Size([1001, 16]) from checkpoint, the shape in current model is "
+                                f"torch.Size([{NUM_FEATURES}, 16])"),
+])
+def test_a_bad_checkpoint_is_one_line_that_never_advises_unsafe_loading(tmp_path, monkeypatch, kind, says):
+    """As evaluate_imdb reads models/imdb_mlp.pt: built for the encoded data's width, then loaded."""
+    from reprolab.core.record import load_model
+    from reprolab.imdb.models import imdb_model
+
+    monkeypatch.chdir(tmp_path)
+    write_checkpoint(tmp_path / "imdb_mlp.pt", kind)
+    with pytest.raises(UserError) as err:
+        load_model(tmp_path / "imdb_mlp.pt", lambda config: imdb_model({**config, "num_features": NUM_FEATURES}),
+                   torch.device("cpu"), "train_imdb")
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path / 'imdb_mlp.pt'}: ") and says in message, message
+    assert message.endswith("; rerun 'dvc repro -f train_imdb'") and "\n" not in message
+    assert "weights_only" not in message and not (tmp_path / "ran-code").exists()
+
+
+def test_a_checkpoint_for_images_of_another_size_says_which_size_differs(tmp_path):
+    from reprolab.core.record import load_model
+    from reprolab.images.models import image_model
+
+    save_checkpoint(image_model("cnn", 0), {"name": "cnn", "hidden": 0}, str(tmp_path / "none.pt"))
+    with pytest.raises(UserError, match=re.escape("size mismatch for fc.weight: copying a param with shape "
+                                                  "torch.Size([10, 1440]) from checkpoint, the shape in current model "
+                                                  "is torch.Size([10, 1960])")):
+        load_model(tmp_path / "none.pt", lambda config: image_model(**config, image_shape=(1, 32, 32)),
+                   torch.device("cpu"), "train_images@mnist")
+
+
+def test_a_vocabulary_that_is_not_the_corpus_is_one_line(tmp_path):
+    from reprolab.imdb.data import load_vocab, save_vocab, tokenize_reviews
+
+    corpus = tokenize_reviews(read_archive(write_imdb_archive(tmp_path / "a.tar.gz")), "split")
+    save_vocab(corpus.words[:3] + ["zebra"], "split", tmp_path / "vocab.json")
+    with pytest.raises(UserError, match=r"vocab.json: 1 of its words, such as 'zebra', are not in the tokenized reviews "
+                                        r"\(a vocabulary of another tokenizer\?\); rerun 'dvc repro -f build_vocab'$"):
+        load_vocab(tmp_path / "vocab.json", corpus)
+    (tmp_path / "vocab.json").write_text('{"words": {"a": 1}}')
+    with pytest.raises(UserError, match=r"vocab.json: not a vocabulary \(its 'words' must be a list of distinct words\)"):
+        load_vocab(tmp_path / "vocab.json", corpus)
+    save_vocab(corpus.words[:3], "split", tmp_path / "vocab.json")
+    assert load_vocab(tmp_path / "vocab.json", corpus) == corpus.words[:3]
+
+
+@pytest.mark.parametrize("change, says", [
+    (dict(ids=np.array([0, 70], dtype=np.uint16)), "word id 70 in a one-hot width of 60"),
+    (dict(offsets=np.array([0, 2, 1])), "offsets do not split the ids into one bag per label"),
+    (dict(labels=np.array([0, 2], dtype=np.uint8)), "labels other than 0 and 1"),
+])
+def test_encoded_data_that_does_not_fit_together_is_one_line(tmp_path, change, says):
+    good = Bags(ids=np.array([3, 5], dtype=np.uint16), offsets=np.array([0, 1, 2]), labels=np.array([0, 1], dtype=np.uint8))
+    bad = Bags(**{**vars(good), **change})
+    save_bags({"train": good, "test": bad}, 60, tmp_path / "inputs.npz")
+    with pytest.raises(UserError, match=re.escape(f"inputs.npz: corrupt encoded dataset (test: {says}); rerun "
+                                                  "'dvc repro -f encode_imdb'")):
+        load_bags(tmp_path / "inputs.npz")
+
+
+def test_a_gzip_bomb_fails_once_it_passes_the_bound_not_after_inflating_whole(tmp_path, monkeypatch):
+    from reprolab.imdb import data
+
+    monkeypatch.setattr(data, "MAX_TAR_BYTES", 1 << 20)
+    bomb = tmp_path / "bomb.tar.gz"
+    bomb.write_bytes(gzip.compress(bytes(64 << 20), compresslevel=9))  # 64 MiB of zeros in ~64 KB
+    with pytest.raises(UserError, match=r"bomb.tar.gz: decompresses to more than 1 MiB, which no IMDB archive does$"):
+        read_archive(bomb)
+    twice = tmp_path / "two-members.tar.gz"  # gzip allows members one after another: read as one stream
+    whole = write_imdb_archive(tmp_path / "whole.tar.gz").read_bytes()
+    tar = gzip.decompress(whole)
+    twice.write_bytes(gzip.compress(tar[:1000]) + gzip.compress(tar[1000:]))
+    assert read_archive(twice)["train"].texts == read_archive(tmp_path / "whole.tar.gz")["train"].texts

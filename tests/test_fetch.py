@@ -8,6 +8,7 @@ import pytest
 
 from reprolab.core.errors import UserError
 from reprolab.core.fetch import fetch, fetch_first
+from reprolab.core.params import ArchiveSource
 
 HINT = "put a local copy first in data.imdb.sources"
 
@@ -72,18 +73,22 @@ def test_unreachable_host_says_how_to_work_offline(tmp_path, http_root):
     assert not (tmp_path / "a.tar.gz").exists()
 
 
+def archives(*sources: tuple[str, str]) -> list[ArchiveSource]:
+    return [ArchiveSource(at=at, sha256=sha256) for at, sha256 in sources]
+
+
 def test_first_source_that_can_be_had_is_fetched(tmp_path, imdb_archive, http_root):
     dest, digest = tmp_path / "out/a.tar.gz", sha256(imdb_archive)
-    sources = [(str(tmp_path / "absent.tar.gz"), "0" * 64), (f"{http_root}/missing.tar.gz", "0" * 64),
-               (f"{http_root}/{imdb_archive.name}", digest), (str(imdb_archive), digest)]
-    assert fetch_first(sources, dest, "data.imdb.sources", HINT) == sources[2][0]
+    sources = archives((str(tmp_path / "absent.tar.gz"), "0" * 64), (f"{http_root}/missing.tar.gz", "0" * 64),
+                       (f"{http_root}/{imdb_archive.name}", digest), (str(imdb_archive), digest))
+    assert fetch_first(sources, dest, "data.imdb.sources", HINT) == sources[2].at
     assert dest.read_bytes() == imdb_archive.read_bytes()
 
 
 def test_a_source_that_fails_its_checksum_stops_the_fetch(tmp_path, imdb_archive):
     dest = tmp_path / "out/a.tar.gz"
     with pytest.raises(UserError, match="corrupt or truncated"):
-        fetch_first([(str(imdb_archive), "0" * 64), (str(imdb_archive), sha256(imdb_archive))], dest, "data.imdb.sources", HINT)
+        fetch_first(archives((str(imdb_archive), "0" * 64), (str(imdb_archive), sha256(imdb_archive))), dest, "data.imdb.sources", HINT)
     assert not dest.exists()
 
 
@@ -91,5 +96,5 @@ def test_no_source_says_each_and_how_to_work_offline(tmp_path, http_root):
     message = (f"no source in data.imdb.sources could be had ({tmp_path / 'absent.tar.gz'}: no such file; "
                f"cannot download {http_root}/missing.tar.gz (param data.imdb.sources): HTTP 404 File not found); {HINT}")
     with pytest.raises(UserError, match=re.escape(message)):
-        fetch_first([(str(tmp_path / "absent.tar.gz"), "0" * 64), (f"{http_root}/missing.tar.gz", "0" * 64)],
+        fetch_first(archives((str(tmp_path / "absent.tar.gz"), "0" * 64), (f"{http_root}/missing.tar.gz", "0" * 64)),
                     tmp_path / "a.tar.gz", "data.imdb.sources", HINT)

@@ -14,7 +14,7 @@ from reprolab.core.atomic import save_torch
 from reprolab.core.batches import TensorBatches
 from reprolab.core.distributed import SINGLE, Shard
 from reprolab.core.errors import UserError
-from reprolab.core.params import ImageSourceParams, ImbalanceParams
+from reprolab.core.params import ImageData, Imbalance
 from reprolab.images.data import (balanced_class_weights, batch_class_counts, fetch_images, imbalance_indices,
                                   load_images, normalized, strategy_batches, undersample_indices)
 from reprolab.images.idx import parse_idx, read_idx_bytes, write_idx
@@ -23,8 +23,8 @@ from reprolab.images.training import strategy_workers
 from reprolab.speed.course import CourseSimpleCNN
 
 
-def source(folder, md5) -> ImageSourceParams:
-    return ImageSourceParams(sources=(str(folder),), raw_md5=md5, mean=0.5, std=0.5)
+def source(folder, md5) -> ImageData:
+    return ImageData(sources=(str(folder),), raw_md5=md5, mean=0.5, std=0.5)
 
 
 def test_idx_round_trip_gzip_and_raw(tmp_path):
@@ -79,6 +79,14 @@ def test_folder_md5_mismatch_writes_nothing(tmp_path):
     assert not (tmp_path / "mnist.pt").exists()
 
 
+def test_images_of_another_size_than_the_datasets_are_refused_before_any_write(tmp_path):
+    md5 = write_idx_folder(tmp_path / "raw", compress=False, size=32)
+    with pytest.raises(UserError, match=r"raw/train-images-idx3-ubyte: images of 32x32 pixels, expected 28x28 for this "
+                                        r"dataset$"):
+        fetch_images("mnist", source(tmp_path / "raw", md5), tmp_path / "mnist.pt")
+    assert not (tmp_path / "mnist.pt").exists()
+
+
 def test_missing_file_and_folder(tmp_path):
     md5 = write_idx_folder(tmp_path / "raw")
     (tmp_path / "raw/train-labels-idx1-ubyte.gz").unlink()
@@ -90,8 +98,8 @@ def test_missing_file_and_folder(tmp_path):
 
 def test_the_first_folder_that_exists_is_read(tmp_path):
     md5 = write_idx_folder(tmp_path / "second", seed=1)
-    params = ImageSourceParams(sources=(str(tmp_path / "absent"), str(tmp_path / "second"), "download"), raw_md5=md5,
-                               mean=0.5, std=0.5)
+    params = ImageData(sources=(str(tmp_path / "absent"), str(tmp_path / "second"), "download"), raw_md5=md5,
+                       mean=0.5, std=0.5)
     arrays = fetch_images("mnist", params, tmp_path / "mnist.pt")
     assert arrays["train_images"].shape == (120, 28, 28)
 
@@ -120,12 +128,12 @@ def test_torchvision_gz_passes_without_raw_md5(tmp_path, monkeypatch):
 
 def test_imbalance_keeps_the_fraction_seeded():
     labels = torch.arange(1000) % 10
-    params = ImbalanceParams(classes=(1, 2), fraction=0.05, seed=3)
+    params = Imbalance(classes=(1, 2), fraction=0.05, seed=3)
     kept = imbalance_indices(labels, params)
     counts = torch.bincount(labels[kept], minlength=10).tolist()
     assert counts == [100, 5, 5, 100, 100, 100, 100, 100, 100, 100]
     assert torch.equal(kept, imbalance_indices(labels, params))
-    assert not torch.equal(kept, imbalance_indices(labels, ImbalanceParams((1, 2), 0.05, seed=4)))
+    assert not torch.equal(kept, imbalance_indices(labels, Imbalance(classes=(1, 2), fraction=0.05, seed=4)))
     assert torch.equal(kept, torch.sort(kept).values)
 
 

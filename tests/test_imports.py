@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 HEAVY = ("sklearn", "matplotlib", "dvclive", "torchvision", "scipy")
-# every module a training stage imports; core/report.py (figures) and speed/course.py (the seed's code) are where they belong
+# every module a training stage imports; core/report.py (figures) and speed/course.py (the course's code) are where they belong
 MODULES = ("core.atomic", "core.batches", "core.cli", "core.device", "core.fetch", "images.idx", "images.data",
            "imdb.data", "imdb.batches", "imdb.models", "images.models", "core.params", "core.record", "imdb.sweeps",
            "core.train", "speed.measure")

@@ -6,7 +6,7 @@ import torch
 
 from reprolab.core.device import seed_everything
 from reprolab.core.engines import fit, make_optimizer, steps_by_hand
-from reprolab.core.params import TrainParams
+from reprolab.core.params import ImdbRun
 from reprolab.core.train import evaluate, initial_loss, loss_function
 from reprolab.imdb.batches import BagBatches
 from reprolab.imdb.data import Bags
@@ -24,11 +24,11 @@ def random_bags(rows: int, seed: int = 0) -> Bags:
     return Bags(ids=np.concatenate(bags).astype(np.uint16), offsets=offsets, labels=labels)
 
 
-def train_params(**overrides) -> TrainParams:
-    values = dict(section="train_imdb", model="embedding_bag", hidden=16, head="bce", optimizer="adam", lr=0.01, momentum=0.0,
+def train_params(section: str = "train_imdb", **overrides) -> ImdbRun:
+    values = dict(model="embedding_bag", hidden=16, head="bce", optimizer="adam", lr=0.01, momentum=0.0,
                   weight_decay=0.0, batch_size=16, epochs=1, shuffle=True, seed=0, grad_clip=0.0,
                   device="cpu", engine="eager", deterministic=True, precision="fp32")
-    return TrainParams(**{**values, **overrides})
+    return ImdbRun(**{**values, **overrides}).named(section)
 
 
 @pytest.mark.parametrize("head", ["bce", "ce"])

@@ -6,8 +6,22 @@ import yaml
 
 from project import REPO
 from reprolab.core.errors import UserError
-from reprolab.core.params import (load_image_params, load_imdb_params, load_loader_benchmark_params,
-                                  load_step_benchmark_params, load_sweep_params)
+from reprolab.core.params import load_params
+
+IMDB = ("data", "imdb", "encode_imdb", "train_imdb", "evaluate_imdb")
+IMAGES = ("data", "images", "imbalance", "train_images", "evaluate_images")
+
+
+def load_imdb_params(path):
+    return load_params(*IMDB, path=path)
+
+
+def load_image_params(path):
+    return load_params(*IMAGES, path=path)
+
+
+def load_sweep_params(path):
+    return load_params("imdb", "evaluate_imdb", "sweeps", path=path)
 
 
 def with_value(params: dict, dotted: str, value) -> dict:
@@ -29,9 +43,9 @@ def write(tmp_path, params):
 
 def test_defaults_load(tmp_path, default_params):
     params = load_imdb_params(write(tmp_path, default_params))
-    assert params.vocab.tokenizer == "normalized"
-    assert params.train.head == "bce" and params.train.lr > 0
-    assert all(len(sha256) == 64 for _, sha256 in params.fetch.sources)
+    assert params.imdb.tokenizer == "normalized"
+    assert params.train_imdb.head == "bce" and params.train_imdb.lr > 0
+    assert all(len(source.sha256) == 64 for source in params.data.imdb.sources)
 
 
 @pytest.mark.parametrize(
@@ -90,7 +104,7 @@ def test_batch_that_processes_cannot_share_equally(tmp_path, default_params):
                                         r"process takes an equal share of a batch, got 128"):
         load_imdb_params(write(tmp_path, params))
     params["train_imdb"]["batch_size"] = 129
-    assert load_imdb_params(write(tmp_path, params)).train.processes == 3
+    assert load_imdb_params(write(tmp_path, params)).train_imdb.processes == 3
 
 
 def test_odd_balanced_subset(tmp_path, default_params):
@@ -112,11 +126,11 @@ def test_unreadable_file(tmp_path):
 def test_image_and_benchmark_defaults_load(tmp_path, default_params):
     path = write(tmp_path, default_params)
     params = load_image_params(path)
-    assert params.datasets == ("fashion_mnist",) and "weighted_sampler" in params.strategies
+    assert params.images.datasets == ("fashion_mnist",) and "weighted_sampler" in params.images.strategies
     assert params.imbalance.classes == (1, 2) and params.imbalance.fraction == 0.05
-    assert len(params.sources["fashion_mnist"].raw_md5) == 4 and params.train.model == "cnn"
-    assert load_loader_benchmark_params(path).num_workers == (0, 1, 2, 4, 8)
-    assert load_step_benchmark_params(path).device == "auto"
+    assert len(params.data.fashion_mnist.raw_md5) == 4 and params.train_images.model == "cnn"
+    assert load_params("benchmark_loader", path=path).benchmark_loader.num_workers == (0, 1, 2, 4, 8)
+    assert load_params("benchmark_step", path=path).benchmark_step.device == "auto"
 
 
 @pytest.mark.parametrize(
@@ -127,7 +141,7 @@ def test_image_and_benchmark_defaults_load(tmp_path, default_params):
         ("imbalance.classes", [1, 1], "imbalance.classes must be a non-empty list of distinct class ids from 0 to 9"),
         ("imbalance.classes", [10], "imbalance.classes must be a non-empty list of distinct class ids from 0 to 9, got [10]"),
         ("imbalance.fraction", 1.5, "imbalance.fraction must be a number in (0, 1], got 1.5"),
-        ("imbalance.fraction", 0, "imbalance.fraction must be a positive number"),
+        ("imbalance.fraction", 0, "imbalance.fraction must be a number in (0, 1], got 0"),
         ("data.fashion_mnist.raw_md5", {"train-images-idx3-ubyte": "xyz"}, "data.fashion_mnist.raw_md5 must be a mapping of IDX file names"),
         ("data.fashion_mnist.raw_md5", {"train-images": "0" * 32}, "data.fashion_mnist.raw_md5 must be a mapping"),
         ("train_images.model", "resnet", "train_images.model must be one of cnn, mlp"),
@@ -140,10 +154,8 @@ def test_image_and_benchmark_defaults_load(tmp_path, default_params):
 def test_bad_image_value_names_the_param(tmp_path, default_params, dotted, value, message):
     path = write(tmp_path, with_value(default_params, dotted, value))
     sections = dotted.split(".")
-    loader = {"benchmark_loader": load_loader_benchmark_params, "benchmark_step": load_step_benchmark_params}.get(
-        sections[0], load_image_params)
     with pytest.raises(UserError, match=re.escape(message)) as err:
-        loader(path)
+        load_params(*IMAGES, sections[0], path=path)
     assert "\n" not in str(err.value)
 
 
@@ -221,9 +233,9 @@ def test_sweep_values_and_keys_are_checked(tmp_path, default_params, dotted, val
 
 
 def test_data_sources_are_lists_tried_in_order(tmp_path, default_params):
-    imdb = load_imdb_params(write(tmp_path, default_params)).fetch.sources
-    assert [at for at, _ in imdb][-1].startswith("https://") and all(len(sha) == 64 for _, sha in imdb)
-    assert load_image_params(write(tmp_path, default_params)).sources["fashion_mnist"].sources[-1] == "download"
+    imdb = load_imdb_params(write(tmp_path, default_params)).data.imdb.sources
+    assert imdb[-1].at.startswith("https://") and all(len(source.sha256) == 64 for source in imdb)
+    assert load_image_params(write(tmp_path, default_params)).data.fashion_mnist.sources[-1] == "download"
     with pytest.raises(UserError, match=re.escape("data.imdb.sources must be a non-empty list of {at: a local path")):
         load_imdb_params(write(tmp_path, with_value(default_params, "data.imdb.sources", [{"at": "x.tar.gz"}])))
 
@@ -232,9 +244,10 @@ def test_every_param_a_message_names_exists_in_params_yaml(default_params):
     """Dotted names in the code's strings (`data.{name}.source`, 'train_imdb.device', ...) are real params.yaml keys."""
     import ast
 
-    from reprolab.core.params import IMAGE_DATASETS, SECTIONS
+    from reprolab.core.params import Params
+    from reprolab.core.registry import IMAGE_DATASETS
 
-    name = re.compile(r"(?<![/\w.])(?:%s)(?:\.(?:[a-z_0-9]+|\{name\}))+(?![\w/])" % "|".join(SECTIONS))
+    name = re.compile(r"(?<![/\w.])(?:%s)(?:\.(?:[a-z_0-9]+|\{name\}))+(?![\w/])" % "|".join(Params.model_fields))
     found = set()
     for path in [*(REPO / "src").rglob("*.py"), *(REPO / "stages").glob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):

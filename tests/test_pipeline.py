@@ -75,12 +75,14 @@ def test_cuda_without_gpu_is_one_line_and_writes_nothing(project):
     assert not (project.root / "metrics/train_imdb").exists()
 
 
-def test_bad_param_fails_the_first_stage(project):
+def test_bad_param_fails_the_stage_that_reads_it_before_any_work(project):
+    """Each stage checks the sections it reads: the data stages run, train_imdb stops before it trains."""
     project.set_params(train_imdb__optimizer="rmsprop")
     result = project.repro("evaluate_imdb", check=False)
     assert result.returncode != 0
     assert "error: params.yaml: train_imdb.optimizer must be one of sgd, adam, got 'rmsprop'" in result.stderr
-    assert not (project.root / "data/raw/aclImdb_v1.tar.gz").exists()
+    assert "Running stage 'encode_imdb'" in result.stdout and "training on" not in result.stdout
+    assert not (project.root / "models/imdb_mlp.pt").exists()
 
 
 def test_corrupt_archive_with_matching_checksum(project, tmp_path):

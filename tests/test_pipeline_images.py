@@ -71,15 +71,15 @@ SIDE_BY_SIDE = """
 import torch
 from pathlib import Path
 from reprolab.core.parallel import side_by_side
-from reprolab.core.params import load_image_params
+from reprolab.core.params import load_params
 from reprolab.images.training import THREADS, Outputs, train_strategy
 
-params = load_image_params()
+params = load_params("data", "images", "train_images", "evaluate_images")
 for workers in (1, 2):
     out = Outputs(*(Path(f"runs/{workers}/{folder}") for folder in ("models", "metrics", "curves", "timings")))
     for folder in vars(out).values():
         folder.mkdir(parents=True)
-    runs = [("mnist", strategy, params, torch.device("cpu"), "eager", out) for strategy in params.strategies]
+    runs = [("mnist", strategy, params, torch.device("cpu"), "eager", out) for strategy in params.images.strategies]
     list(side_by_side(train_strategy, runs, workers, THREADS))
 """
 
@@ -134,8 +134,8 @@ def test_corrupt_idx_file_is_one_line_and_writes_nothing(project, tmp_path):
     assert not (project.root / "data/images/mnist.pt").exists()
 
 
-def test_unknown_class_id_fails_before_work(project):
+def test_unknown_class_id_fails_the_stage_that_reads_it_before_work(project):
     project.set_params(imbalance__classes=[1, 12])
-    result = project.repro("fetch_images@mnist", check=False)
+    result = project.repro("imbalance@mnist", check=False)
     assert "error: params.yaml: imbalance.classes must be a non-empty list of distinct class ids from 0 to 9, got [1, 12]" in result.stderr
-    assert not (project.root / "data/images/mnist.pt").exists()
+    assert (project.root / "data/images/mnist.pt").exists() and not (project.root / "data/images/mnist-kept.pt").exists()

@@ -1,5 +1,6 @@
 """The registries: every variant they name is built, batched, validated and trained through them."""
 
+import json
 import math
 import os
 import shutil
@@ -9,8 +10,9 @@ import sys
 import pytest
 import torch
 
+from conftest import write_idx_folder
 from project import REPO, committed_params
-from reprolab.core.params import ImageLists, TrainParams
+from reprolab.core.params import Images, ImdbRun
 from reprolab.core.registry import INPUTS, SWEEPS
 from reprolab.imdb import batches
 from reprolab.imdb import models as imdb_models
@@ -37,16 +39,13 @@ def test_every_imdb_model_builds_batches_and_trains_through_the_registry(model):
     assert math.isfinite(first) and math.isfinite(epochs[-1].test.loss)
 
 
-def test_params_accept_exactly_the_registered_names(tmp_path):
-    from typing import get_args, get_type_hints
+def test_params_accept_exactly_the_registered_names():
+    from typing import get_args
 
-    def choices(cls, name):
-        return get_args(get_type_hints(cls, include_extras=True)[name])[1]
-
-    assert choices(TrainParams, "model").complaint("nope") == "one of embedding_bag, dense, embedding_mean"
-    assert all(choices(TrainParams, "model").complaint(name) is None for name in ("embedding_bag", "dense", "embedding_mean"))
-    assert choices(ImageLists, "strategies").expected == ("a non-empty list of distinct values from none, weighted_sampler, "
-                                                          "class_weights, undersample")
+    assert ImdbRun.model_fields["model"].description == "one of embedding_bag, dense, embedding_mean"
+    assert get_args(ImdbRun.model_fields["model"].annotation) == ("embedding_bag", "dense", "embedding_mean")
+    assert Images.model_fields["strategies"].description == ("a non-empty list of distinct values from none, "
+                                                             "weighted_sampler, class_weights, undersample")
 
 
 NEW_MODEL = '''
@@ -64,15 +63,15 @@ class BagMax(nn.Module):
 '''
 TRAIN_IT = """
 import math, sys, torch
-from dataclasses import replace
-from reprolab.core.params import load_imdb_params
+from reprolab.core.params import load_params
 from reprolab.imdb.sweeps import train_point
+from reprolab.imdb.training import imdb_run
 from test_models import NUM_FEATURES, random_bags
-params = replace(load_imdb_params(sys.argv[1]).train, batch_size=16, epochs=1)
-first, epochs = train_point(params, {"train": random_bags(64), "test": random_bags(32, seed=1)}, NUM_FEATURES,
-                            torch.device("cpu"), 32)
+params = load_params("train_imdb", path=sys.argv[1]).train_imdb.model_copy(update={"batch_size": 16, "epochs": 1})
+data = {"train": random_bags(64), "test": random_bags(32, seed=1)}
+first, epochs = train_point(params, data, NUM_FEATURES, torch.device("cpu"), 32)
 assert math.isfinite(epochs[-1].test.loss)
-print(type(train_point.__globals__["imdb_model"]({"model": params.model, "num_features": 9, "hidden": 4, "head": "bce"})).__name__)
+print(type(imdb_run(params, data, NUM_FEATURES, 32, torch.device("cpu")).model).__name__)
 """
 
 
@@ -106,10 +105,10 @@ def test_sweeps_that_change_a_param_set_it_and_the_others_change_data():
 
 SWEEP_IT = """
 import sys
-from reprolab.core.params import load_sweep_params
+from reprolab.core.params import load_params
 from reprolab.imdb.sweeps import point_params
-params = load_sweep_params(sys.argv[1])
-print(list(params.values), params.values["momentum"], point_params(params.base, "momentum", 0.9).momentum)
+params = load_params("sweeps", path=sys.argv[1]).sweeps
+print(list(params.listed()), params.listed()["momentum"], point_params(params.base, "momentum", 0.9).momentum)
 """
 
 
@@ -132,3 +131,83 @@ def test_a_sweep_added_as_the_readme_says_is_read_checked_and_set(tmp_path):
                          text=True)
     assert run.stderr.strip().splitlines()[-1].endswith(
         "sweeps.points.momentum must be a non-empty list of distinct values, each a number >= 0, got [0.0, -1]")
+
+
+NEW_IMAGE_MODEL = '''
+
+class TinyNet(nn.Module):
+    """One linear layer over the pixels."""
+
+    def __init__(self, hidden: int, image_shape: tuple[int, int, int], num_classes: int):
+        super().__init__()
+        self.out = nn.Linear(math.prod(image_shape), num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.out(images.flatten(1))
+'''
+TRAIN_IMAGES = """
+import sys, torch
+from reprolab.core.batches import TensorBatches
+from reprolab.core.engines import fit
+from reprolab.core.params import load_params
+from reprolab.core.train import loss_function
+from reprolab.images.models import data_shape, image_model
+params = load_params("train_images", path=sys.argv[1]).train_images.model_copy(update={"batch_size": 8, "epochs": 1})
+images, labels = torch.randn(32, 1, 12, 12), torch.arange(32) % 10  # not the course's 28x28: nothing assumes it
+batches = TensorBatches(images, labels, 8, torch.device("cpu"))
+model = image_model(params.model, params.hidden, **data_shape(images, [str(c) for c in range(10)]))
+result = list(fit(model, batches, batches, params, loss_function("ce"), loss_function("ce")))[-1]
+print(type(model).__name__, result.test.accuracy >= 0)
+"""
+
+
+def test_an_image_model_added_as_the_readme_says_is_accepted_and_trains(tmp_path):
+    """The README's steps: a class in images/models.py and its entry in core/registry.py; params accept it, it trains."""
+    shutil.copytree(REPO / "src/reprolab", tmp_path / "reprolab")
+    registry_file, module = tmp_path / "reprolab/core/registry.py", tmp_path / "reprolab/images/models.py"
+    registry_file.write_text(registry_file.read_text().replace("IMAGE_MODELS = {\n", "IMAGE_MODELS = {\n    \"tiny\": "
+                                                               "ImageModel(\"one linear layer\", \"TinyNet\"),\n"))
+    module.write_text(module.read_text() + NEW_IMAGE_MODEL)
+    params = committed_params().replace("  model: cnn", "  model: tiny", 1)
+    (tmp_path / "params.yaml").write_text(params)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", TRAIN_IMAGES, str(tmp_path / "params.yaml")], env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["TinyNet", "True"]
+    (tmp_path / "params.yaml").write_text(params.replace("  model: tiny", "  model: tiny2", 1))
+    run = subprocess.run([sys.executable, "-c", TRAIN_IMAGES, str(tmp_path / "params.yaml")], env=env,
+                         capture_output=True, text=True)
+    assert "train_images.model must be one of tiny, cnn, mlp, got 'tiny2'" in run.stderr
+
+
+FETCH_DATASET = """
+import sys
+from reprolab.core.params import load_params
+from reprolab.images.data import fetch_images
+params = load_params("data", "images", path=sys.argv[1])
+arrays = fetch_images(params.images.datasets[-1], params.data.kmnist, sys.argv[2])
+print(params.images.datasets, tuple(arrays["train_images"].shape), arrays["classes"][0])
+"""
+
+
+def test_a_dataset_added_as_the_readme_says_is_checked_and_fetched(tmp_path):
+    """The README's steps: an IMAGE_DATASETS entry in core/registry.py, and data.<name> and images.datasets in params."""
+    shutil.copytree(REPO / "src/reprolab", tmp_path / "reprolab")
+    registry_file = tmp_path / "reprolab/core/registry.py"
+    registry_file.write_text(registry_file.read_text().replace("IMAGE_DATASETS = {\n", "IMAGE_DATASETS = {\n    \"kmnist\": "
+                                                               "ImageDataset(\"KMNIST\"),\n"))
+    md5 = write_idx_folder(tmp_path / "kmnist", compress=False)
+    entry = (f"  kmnist:\n    sources: [{tmp_path / 'kmnist'}]\n    raw_md5: {json.dumps(md5)}\n"
+             "    mean: 0.19\n    std: 0.35\n")
+    params = committed_params().replace("data:\n", "data:\n" + entry, 1).replace("  datasets: [fashion_mnist]",
+                                                                               "  datasets: [fashion_mnist, kmnist]", 1)
+    (tmp_path / "params.yaml").write_text(params)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    command = [sys.executable, "-c", FETCH_DATASET, str(tmp_path / "params.yaml"), str(tmp_path / "kmnist.pt")]
+    run = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "('fashion_mnist', 'kmnist') (120, 28, 28) o"
+    (tmp_path / "params.yaml").write_text(params.replace("    mean: 0.19\n", ""))
+    run = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert "missing data.kmnist.mean (expected a number >= 0)" in run.stderr

@@ -1,4 +1,4 @@
-"""Seed 003's text model: <PAD>/<UNK> sequences, bucketed padded batches, masked mean of embeddings."""
+"""Course 003's text model: <PAD>/<UNK> sequences, bucketed padded batches, masked mean of embeddings."""
 
 import numpy as np
 import torch

@@ -10,7 +10,7 @@ import torch
 from conftest import write_idx_folder, write_imdb_archive
 from project import Project
 from reprolab.core.parallel import side_by_side
-from reprolab.core.params import SweepParams
+from reprolab.core.params import Evaluate, Imdb, Overfit, Params, Points, Sweeps
 from reprolab.imdb.data import Bags
 from reprolab.imdb.sweeps import (point_name, point_params, point_workers, subset_bags, sweep_point, train_point,
                                   turn_up_epoch)
@@ -41,8 +41,9 @@ def test_subsets_first_vs_balanced():
 
 def test_points_side_by_side_find_what_they_find_one_after_another():
     """Two worker processes of one thread each give the metrics of one process of all threads, byte for byte."""
-    params = SweepParams(base=train_params(section="sweeps.base", optimizer="sgd", lr=0.5, epochs=2), values={},
-                         subset_size=8, overfit=None, overfit_reviews=0, vocab_size=NUM_FEATURES, eval_batch_size=32)
+    params = Params(imdb=Imdb(tokenizer="split", vocab_size=NUM_FEATURES), evaluate_imdb=Evaluate(batch_size=32),
+                    sweeps=Sweeps(base=train_params(optimizer="sgd", lr=0.5, epochs=2), points=Points(), subset_size=8,
+                                  overfit=Overfit(reviews=2, epochs=1, optimizer="sgd", lr=0.1)))
     data = ({"train": random_bags(200), "test": random_bags(60, seed=1)}, NUM_FEATURES)
     points = [("lr", lr, params, torch.device("cpu"), data) for lr in (0.1, 0.5, 2.0)]
     alone = [metrics for metrics, _ in side_by_side(sweep_point, points, workers=1)]

@@ -4,7 +4,7 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from reprolab.core.errors import UserError
@@ -78,3 +78,11 @@ def _fail(message: str, status: int = 1) -> None:
         message = f"rank {os.environ['RANK']}: {message}"
     print(f"error: {message}", file=sys.stderr)
     sys.exit(status)
+
+
+def stage_choice(value: str, choices: Collection[str], what: str) -> str:
+    """A stage's command-line argument, checked against the values params.yaml allows."""
+    if value not in choices:
+        allowed = ", ".join(choices) if choices else "(params.yaml lists none)"
+        raise UserError(f"{what} must be one of {allowed}, got {value!r}")
+    return value

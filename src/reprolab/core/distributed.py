@@ -14,14 +14,19 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
 from reprolab.core.errors import UserError
+from reprolab.core.lifetime import STAGE_PID, die_with_parent, die_with_stage
 
 ERROR_LINE = re.compile(r"^error: (.*)$")  # run_stage's one line
+# torchrun's report of the first process to fail: its rank, exit code and (if a signal ended it) the signal
+ROOT_CAUSE = re.compile(r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)[^\n]*?(?:\((SIG[A-Z0-9]+)\))?\s*$",
+                        re.S | re.M)
 STOPPED = re.compile(r"^(rank \d+: )?(interrupted|terminated);")  # what the ranks torchrun stops say: not the cause
 
 
@@ -105,7 +110,10 @@ def relaunch(processes: int, device: torch.device, param: str) -> None:
                sys.argv[0], *sys.argv[1:]]
     # torchrun sets 1 thread per process, with a banner, unless told; share the cores out instead
     threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // processes))
-    result = subprocess.run(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": threads})
+    env = {**os.environ, "OMP_NUM_THREADS": threads, STAGE_PID: str(os.getpid())}
+    # torchrun dies with this process (and its ranks with it), however this one ends: no rank outlives the stage
+    result = subprocess.run(command, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=partial(die_with_parent, os.getpid()))
     if result.returncode == 0:
         sys.stderr.write(result.stderr)
         raise SystemExit(0)
@@ -113,11 +121,17 @@ def relaunch(processes: int, device: torch.device, param: str) -> None:
 
 
 def worker_error(stderr: str, status: int) -> str:
-    """The one line that says why a torchrun job failed: the first rank's error that is not a stop torchrun caused."""
+    """The one line that says why a torchrun job failed: the first rank's error that is not a stop torchrun caused,
+    else the rank torchrun names as the root cause and how it ended (a signal, say)."""
     errors = [match.group(1) for match in map(ERROR_LINE.match, stderr.splitlines()) if match]
-    causes = [error for error in errors if not STOPPED.match(error)] or errors
-    if causes:
-        return causes[0]
+    causes = [error for error in errors if not STOPPED.match(error)]
+    root = ROOT_CAUSE.search(stderr)
+    if causes or not root and errors:
+        return (causes or errors)[0]
+    if root:
+        rank, code, signal_name = root.groups()
+        how = f"was killed by {signal_name}" if signal_name else f"exited with status {code}"
+        return f"rank {rank} {how}; torchrun stopped the others; nothing was written"
     last = stderr.strip().splitlines()[-1] if stderr.strip() else "no message"
     return f"torchrun failed with status {status}: {last}"
 
@@ -132,6 +146,7 @@ def process_group(device: torch.device) -> Iterator[tuple[Shard, torch.device]]:
     if not world or world == 1:
         yield SINGLE, device
         return
+    die_with_stage()
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
         torch.cuda.set_device(device)

@@ -77,14 +77,15 @@ def fetch(url: str, expected: str, dest: str | os.PathLike, param: str, hint: st
             )
 
 
-def fetch_first(sources: Sequence[tuple[str, str]], dest: str | os.PathLike, param: str, hint: str) -> str:
-    """Fetch the first of (location, sha256) that can be had: a path that exists, else a URL that answers.
+def fetch_first(sources: Sequence, dest: str | os.PathLike, param: str, hint: str) -> str:
+    """Fetch the first of sources (each `at` a location, with its `sha256`) that can be had: a path that exists, else a URL that answers.
 
     A local path that is absent is skipped, as is a URL that cannot be reached; a file that is had
     but fails its checksum stops the fetch. Returns the location used.
     """
     missing = []
-    for location, sha256 in sources:
+    for source in sources:
+        location, sha256 = source.at, source.sha256
         local = local_source(location)
         if local is not None and not local.exists():
             missing.append(f"{local}: no such file")

@@ -8,11 +8,14 @@ from contextlib import AbstractContextManager, nullcontext
 
 import torch
 
+from reprolab.core.lifetime import die_with_parent
+
 _shared_lock = None  # in a side-by-side worker: the lock its siblings share
 
 
-def _start_worker(threads: int, lock) -> None:
+def _start_worker(stage: int, threads: int, lock) -> None:
     global _shared_lock
+    die_with_parent(stage)
     torch.set_num_threads(threads)
     _shared_lock = lock
 
@@ -42,5 +45,5 @@ def side_by_side(function: Callable, arguments: list[tuple], workers: int, threa
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")  # a forked child of a process that has run OpenMP threads can hang
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(threads, context.Lock())) as pool:
+                             initargs=(os.getpid(), threads, context.Lock())) as pool:
         yield from pool.map(function, *zip(*arguments, strict=True))  # a failure cancels the runs not yet started

@@ -1,275 +1,214 @@
-"""params.yaml, read and checked in full before a stage does any work.
+"""params.yaml: one pydantic model per section, in the YAML's shape, checked before a stage does any work.
 
-One dataclass per section, its fields in the YAML's names; each field's `Annotated` check says what
-the value must be. One generic reader (`parse`) applies them, rejects unknown keys with the
-closest known name, and turns a failed check into one line naming the dotted key.
+Each field's description says what its value must be. A failed check becomes one line that names the file, the
+dotted key, what was expected and what was found; an unknown key names the closest known one.
 """
 
 import difflib
-import math
 import os
 import re
-from collections.abc import Callable, Collection
-from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, Self
 
 import yaml
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model,
+                      model_validator)
+from pydantic_core import PydanticCustomError
 
 from reprolab.core.errors import UserError
-from reprolab.core.registry import ENGINES, IMDB_MODELS, STRATEGIES, SWEEPS, TOKENIZERS
+from reprolab.core.registry import (ENGINES, IMAGE_DATASETS, IMAGE_MODELS, IMDB_MODELS, STRATEGIES, SWEEPS,
+                                    TOKENIZERS)
 
 PARAMS_FILE = "params.yaml"
-HEADS = ("bce", "ce")
-OPTIMIZERS = ("sgd", "adam")
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("fp32", "bf16")
-URL_SCHEMES = ("http://", "https://", "file://")
-IMAGE_DATASETS = ("mnist", "fashion_mnist")
-IMAGE_MODELS = ("cnn", "mlp")
-SECTIONS = ("data", "imdb", "encode_imdb", "train_imdb", "evaluate_imdb", "images", "imbalance", "train_images",
-            "evaluate_images", "benchmark_loader", "benchmark_step", "benchmark_gpu", "sweeps")
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 NUM_IMAGE_CLASSES = 10
 
 
-@dataclass(frozen=True)
-class Check:
-    """What a value must be (said when it is missing too), the complaint about a bad one (None: fine), what is kept."""
-
-    expected: str
-    complaint: Callable[[Any], str | None]
-    keep: Callable[[Any], Any] = lambda value: value
+def _expect(kind: Any, expected: str, *checks: Any) -> Any:
+    """kind, with what a value must be (the messages say it) and pydantic's checks."""
+    return Annotated[kind, Field(description=expected), *checks]
 
 
-class Invalid(Exception):
-    """A rule across fields failed in a section's __post_init__: key, what it must be, what it is."""
-
-    def __init__(self, key: str, expected: str, value: Any):
-        super().__init__(key, expected, value)
-        self.key, self.expected, self.value = key, expected, value
+def _distinct(values: tuple) -> tuple:
+    if len(set(map(repr, values))) != len(values):
+        raise ValueError("repeated values")
+    return values
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _list(item: Any, expected: str) -> Any:
+    """A non-empty list of distinct items, kept as a tuple."""
+    return _expect(tuple[item, ...], expected, Field(strict=False, min_length=1), AfterValidator(_distinct))
 
 
-def _integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _choice(choices: Any, expected: str = "one of ") -> Any:
+    return _expect(Literal[tuple(choices)], expected + ", ".join(choices))
 
 
-def _is(expected: str, ok: Callable[[Any], bool], keep: Callable[[Any], Any] = lambda value: value) -> Check:
-    return Check(expected, lambda value: None if ok(value) else expected, keep)
+def _choices(choices: Any) -> Any:
+    return _list(Literal[tuple(choices)], "a non-empty list of distinct values from " + ", ".join(choices))
 
 
-def _distinct_list(value: Any, ok: Callable[[Any], bool]) -> bool:
-    return isinstance(value, list) and bool(value) and len(set(map(repr, value))) == len(value) and all(map(ok, value))
+def _location(at: str) -> str:
+    if not at.strip() or "://" in at and not at.startswith(("http://", "https://", "file://")):
+        raise ValueError("not a local path or a URL")
+    return at
 
 
-def one_of(choices: Collection[str]) -> Check:
-    choices = tuple(choices)
-    return _is("one of " + ", ".join(choices), lambda value: value in choices)
+PositiveInt = _expect(int, "a positive integer", Field(ge=1))
+NonNegativeInt = _expect(int, "an integer >= 0", Field(ge=0))
+EvenPositive = _expect(int, "an even positive integer (half of each class)", Field(ge=1, multiple_of=2))
+Positive = _expect(float, "a positive number", Field(gt=0, allow_inf_nan=False))
+NonNegative = _expect(float, "a number >= 0", Field(ge=0, allow_inf_nan=False))
+Fraction = _expect(float, "a number in (0, 1]", Field(gt=0, le=1))
+Flag = _expect(bool, "true or false")
+Device, Optimizer, Head = _choice(("auto", "cpu", "cuda")), _choice(("sgd", "adam")), _choice(("bce", "ce"))
+Engine, Precision = _choice(("auto", *ENGINES)), _choice(("fp32", "bf16"))  # auto: graph on CUDA, eager elsewhere
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$"), AfterValidator(str.lower)]
+Md5s = _expect(dict[Literal[IDX_FILES], Annotated[str, Field(pattern=r"^[0-9a-fA-F]{32}$")]],
+               "a mapping of IDX file names to md5 digests (32 hex digits) of their decompressed content")
+Folders = _list(Annotated[str, Field(min_length=1)], "a non-empty list of folders holding the four IDX files, or 'download'")
+ClassIds = _list(Annotated[int, Field(ge=0, lt=NUM_IMAGE_CLASSES)],
+                 f"a non-empty list of distinct class ids from 0 to {NUM_IMAGE_CLASSES - 1}")
+Workers = _list(Annotated[int, Field(ge=0)], "a non-empty list of distinct integers >= 0")
+Prefetch = _list(Annotated[int, Field(ge=1)], "a non-empty list of distinct integers >= 1")
+CudaDevices = _expect(tuple[Annotated[str, Field(pattern=r"^cuda(:\d+)?$")], ...],
+                      "a list of CUDA devices (cuda, cuda:1, ...), empty for no GPU benchmark", Field(strict=False))
 
 
-def list_of(choices: Collection[str], expected: str = "a non-empty list of distinct values from ") -> Check:
-    choices = tuple(choices)
-    return _is(expected + ", ".join(choices), lambda value: _distinct_list(value, lambda item: item in choices), tuple)
+class Section(BaseModel):
+    """A params.yaml mapping: every key known, every value checked, nothing changed after loading."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-def at_least(minimum: int) -> Check:
-    return _is(f"an integer >= {minimum}", lambda value: _integer(value) and value >= minimum)
+def rule(key: str, expected: str) -> PydanticCustomError:
+    """A check across a section's keys failed: key must be expected."""
+    return PydanticCustomError("rule", "{key} must be {expected}", {"key": key, "expected": expected})
 
 
-def _imdb_model_complaint(value: Any) -> str | None:
-    return None if isinstance(value, str) and value in IMDB_MODELS else "one of " + ", ".join(IMDB_MODELS)
+class ArchiveSource(Section):
+    at: Annotated[str, AfterValidator(_location)]
+    sha256: Sha256
 
 
-ImdbModelName = Annotated[str, Check("the name of an IMDB model (registry.IMDB_MODELS)", _imdb_model_complaint)]
-PositiveInt = Annotated[int, _is("a positive integer", lambda value: _integer(value) and value >= 1)]
-Positive = Annotated[float, _is("a positive number", lambda value: _number(value) and value > 0, float)]
-NonNegative = Annotated[float, _is("a number >= 0", lambda value: _number(value) and value >= 0, float)]
-Flag = Annotated[bool, _is("true or false", lambda value: isinstance(value, bool))]
-Seed = Annotated[int, at_least(0)]
-Fraction = Annotated[float, Check("a positive number", lambda value: "a positive number" if not (_number(value) and value > 0)
-                                  else "a number in (0, 1]" if value > 1 else None, float)]
-NO_YAML = {"yaml": False}  # a field the reader fills in, not a key of the section
+Archives = _list(ArchiveSource, "a non-empty list of {at: a local path or a URL (http://, https://, file://), "
+                                "sha256: 64 hex digits}")
 
 
-def _location(value: Any) -> bool:
-    return isinstance(value, str) and bool(value.strip()) and ("://" not in value or value.startswith(URL_SCHEMES))
+class ImdbData(Section):
+    sources: Archives
 
 
-def _archive_sources(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(
-        isinstance(item, dict) and set(item) == {"at", "sha256"} and _location(item["at"])
-        and isinstance(item["sha256"], str) and re.fullmatch(r"[0-9a-fA-F]{64}", item["sha256"]) for item in value)
+class ImageData(Section):
+    sources: Folders
+    raw_md5: Md5s
+    mean: NonNegative
+    std: Positive
 
 
-@dataclass(frozen=True)
-class FetchParams:
-    """data.imdb: where the archive may be had, tried in order, each with its sha256."""
-
-    sources: Annotated[tuple[tuple[str, str], ...], _is(
-        "a non-empty list of {at: a local path or a URL (http://, https://, file://), sha256: 64 hex digits}",
-        _archive_sources, lambda value: tuple((item["at"], item["sha256"].lower()) for item in value))]
+Data = create_model("Data", __base__=Section, imdb=ImdbData, **{name: ImageData for name in IMAGE_DATASETS})
 
 
-@dataclass(frozen=True)
-class VocabParams:
-    """imdb."""
-
-    tokenizer: Annotated[str, one_of(TOKENIZERS)]
+class Imdb(Section):
+    tokenizer: _choice(TOKENIZERS)
     vocab_size: PositiveInt
 
 
-@dataclass(frozen=True)
-class SubsetParams:
-    """encode_imdb."""
-
-    n: Annotated[int, at_least(0)]
+class EncodeImdb(Section):
+    n: NonNegativeInt
     balanced: Flag
 
-    def __post_init__(self):
+    @model_validator(mode="after")
+    def _even_when_balanced(self) -> Self:
         if self.balanced and self.n % 2:
-            raise Invalid("n", "even when balanced is true", self.n)
+            raise rule("n", "even when balanced is true")
+        return self
 
 
-@dataclass(frozen=True)
-class TrainingRun:
-    """Optimizer, schedule, seed and device: what every training section shares.
+class TrainingRun(Section):
+    """Optimizer, schedule, seed and device: what every training section shares."""
 
-    section is the dotted params.yaml key these came from, for error messages.
-    """
-
-    section: str = field(kw_only=True, compare=False, metadata=NO_YAML)
-    optimizer: Annotated[str, one_of(OPTIMIZERS)]
+    _section: str = PrivateAttr("params")
+    _keys: dict[str, str] = PrivateAttr(default_factory=dict)
+    optimizer: Optimizer
     lr: Positive
     momentum: NonNegative
     weight_decay: NonNegative
     batch_size: PositiveInt
     epochs: PositiveInt
-    seed: Seed
+    seed: NonNegativeInt
     grad_clip: NonNegative
-    device: Annotated[str, one_of(DEVICES)]
-    engine: Annotated[str, one_of(("auto", *ENGINES))]  # auto: graph on CUDA, eager elsewhere
+    device: Device
+    engine: Engine
     deterministic: Flag
-    precision: Annotated[str, one_of(PRECISIONS)]
+    precision: Precision
+
+    @property
+    def section(self) -> str:
+        """The dotted params.yaml key this run came from, for messages."""
+        return self._section
+
+    def key(self, name: str) -> str:
+        """The dotted params.yaml key the value of name came from, for messages."""
+        return self._keys.get(name, f"{self._section}.{name}")
+
+    def named(self, section: str, **keys: str) -> Self:
+        """This run, said in messages to come from section (and from keys, the names given)."""
+        run = self.model_copy()
+        run._section, run._keys = section, {**self._keys, **keys}
+        return run
 
 
-@dataclass(frozen=True)
-class StageRun(TrainingRun):
-    """A training stage's section: how many processes train it too (above 1: under torchrun, with DDP)."""
+class Processes(Section):
+    """How many processes train a stage: above 1, torchrun runs it with DDP."""
 
     processes: PositiveInt
 
-    def __post_init__(self):
+    @model_validator(mode="after")
+    def _equal_shares(self) -> Self:
         if self.batch_size % self.processes:
-            raise Invalid("batch_size", f"a multiple of processes ({self.processes}), so that every process takes an "
-                                        "equal share of a batch", self.batch_size)
+            raise rule("batch_size", f"a multiple of processes ({self.processes}), so that every process takes an "
+                                     "equal share of a batch")
+        return self
 
 
-@dataclass(frozen=True)
-class TrainParams(TrainingRun):
-    """sweeps.base, and (with processes) train_imdb."""
+class ImdbRun(TrainingRun):
+    """sweeps.base, and with processes train_imdb."""
 
-    model: ImdbModelName
+    model: _choice(IMDB_MODELS)
     hidden: PositiveInt
-    head: Annotated[str, one_of(HEADS)]
+    head: Head
     shuffle: Flag
 
 
-@dataclass(frozen=True)
-class ImdbTrainParams(TrainParams, StageRun):
-    """train_imdb."""
+class TrainImdb(ImdbRun, Processes):
+    pass
 
 
-@dataclass(frozen=True)
-class EvalParams:
-    """evaluate_imdb, evaluate_images."""
-
-    batch_size: PositiveInt
-
-
-@dataclass(frozen=True)
-class ImdbParams:
-    """Every section the IMDB stages read."""
-
-    fetch: FetchParams
-    vocab: VocabParams
-    subset: SubsetParams
-    train: ImdbTrainParams
-    evaluate: EvalParams
-
-
-def _md5s(value: Any) -> bool:
-    return isinstance(value, dict) and all(name in IDX_FILES and isinstance(digest, str)
-                                           and re.fullmatch(r"[0-9a-fA-F]{32}", digest) for name, digest in value.items())
-
-
-@dataclass(frozen=True)
-class ImageSourceParams:
-    """data.<dataset>: folders of the four IDX files or "download", tried in order; their decompressed md5s; Normalize's mean/std."""
-
-    sources: Annotated[tuple[str, ...], _is("a non-empty list of folders holding the four IDX files, or 'download'",
-                                            lambda value: isinstance(value, list) and bool(value) and all(
-                                                isinstance(item, str) and item.strip() for item in value), tuple)]
-    raw_md5: Annotated[dict, _is("a mapping of IDX file names to md5 digests (32 hex digits) of their decompressed "
-                                 "content", _md5s, lambda value: {k: v.lower() for k, v in value.items()})]
-    mean: NonNegative
-    std: Positive
-
-
-@dataclass(frozen=True)
-class ImageLists:
-    """images: the lists the image stages expand into."""
-
-    datasets: Annotated[tuple[str, ...], list_of(IMAGE_DATASETS)]
-    strategies: Annotated[tuple[str, ...], list_of(STRATEGIES)]
-
-
-@dataclass(frozen=True)
-class ImbalanceParams:
-    """imbalance."""
-
-    classes: Annotated[tuple[int, ...], _is(f"a non-empty list of distinct class ids from 0 to {NUM_IMAGE_CLASSES - 1}",
-                                            lambda value: _distinct_list(value, lambda item: _integer(item) and
-                                                                         0 <= item < NUM_IMAGE_CLASSES), tuple)]
-    fraction: Fraction
-    seed: Seed
-
-
-@dataclass(frozen=True)
-class ImageTrainParams(StageRun):
-    """train_images."""
-
-    model: Annotated[str, one_of(IMAGE_MODELS)]
+class TrainImages(TrainingRun, Processes):
+    model: _choice(IMAGE_MODELS)
     hidden: PositiveInt
 
 
-@dataclass(frozen=True)
-class ImageParams:
-    """Every section the image stages read."""
-
-    datasets: tuple[str, ...]
-    strategies: tuple[str, ...]
-    sources: dict[str, ImageSourceParams]
-    imbalance: ImbalanceParams
-    train: ImageTrainParams
-    evaluate: EvalParams
+class Evaluate(Section):
+    batch_size: PositiveInt
 
 
-def _ints_from(minimum: int) -> Check:
-    return _is(f"a non-empty list of distinct integers >= {minimum}",
-               lambda value: _distinct_list(value, lambda item: _integer(item) and item >= minimum), tuple)
+class Images(Section):
+    datasets: _choices(IMAGE_DATASETS)
+    strategies: _choices(STRATEGIES)
 
 
-@dataclass(frozen=True)
-class LoaderBenchmarkParams:
-    """benchmark_loader."""
+class Imbalance(Section):
+    classes: ClassIds
+    fraction: Fraction
+    seed: NonNegativeInt
 
-    dataset: Annotated[str, one_of(IMAGE_DATASETS)]
-    num_workers: Annotated[tuple[int, ...], _ints_from(0)]
-    prefetch_factor: Annotated[tuple[int, ...], _ints_from(1)]
+
+class BenchmarkLoader(Section):
+    dataset: _choice(IMAGE_DATASETS)
+    num_workers: Workers
+    prefetch_factor: Prefetch
     batch_size: PositiveInt
     batches: PositiveInt
     epochs: PositiveInt
@@ -277,99 +216,121 @@ class LoaderBenchmarkParams:
     io_delay_ms: NonNegative
 
 
-@dataclass(frozen=True)
-class StepBenchmarkParams:
-    """benchmark_step."""
-
-    dataset: Annotated[str, one_of(IMAGE_DATASETS)]
+class BenchmarkStep(Section):
+    dataset: _choice(IMAGE_DATASETS)
     batches: PositiveInt
-    device: Annotated[str, one_of(DEVICES)]
+    device: Device
 
 
-@dataclass(frozen=True)
-class GpuBenchmarkParams:
-    """benchmark_gpu: which GPUs to measure (none: no stage), on what, and whether to time the pipeline."""
-
-    devices: Annotated[tuple[str, ...], _is("a list of CUDA devices (cuda, cuda:1, ...), empty for no GPU benchmark",
-                                            lambda value: isinstance(value, list) and all(
-                                                isinstance(d, str) and re.fullmatch(r"cuda(:\d+)?", d) for d in value),
-                                            tuple)]
-    dataset: Annotated[str, one_of(IMAGE_DATASETS)]
+class BenchmarkGpu(Section):
+    devices: CudaDevices
+    dataset: _choice(IMAGE_DATASETS)
     epochs: PositiveInt
     pipeline: Flag
 
 
-def _even(expected: str) -> Check:
-    return Check("a positive integer", lambda value: "a positive integer" if not (_integer(value) and value >= 1)
-                 else expected if value % 2 else None)
-
-
-@dataclass(frozen=True)
-class OverfitParams:
-    """sweeps.overfit: few training reviews (half of each class), many epochs."""
-
-    reviews: Annotated[int, _even("an even positive integer (half of each class)")]
+class Overfit(Section):
+    reviews: EvenPositive
     epochs: PositiveInt
-    optimizer: Annotated[str, one_of(OPTIMIZERS)]
+    optimizer: Optimizer
     lr: Positive
 
 
-@dataclass(frozen=True)
-class SweepsSection:
-    """sweeps: the base training section, the points of each sweep, the subset size and the overfitting run."""
-
-    points: Annotated[dict, _is("a non-empty mapping of sweep names to lists of values",
-                                lambda value: isinstance(value, dict) and bool(value))]
-    subset_size: Annotated[int, _even("an even positive integer (balanced takes half of each class)")]
-    base: TrainParams
-    overfit: OverfitParams
+def _sweep_values(key: str | None, choices: tuple[str, ...]) -> tuple[Any, Any]:
+    """A sweep's list, if listed: each value checked as the sweeps.base key it sets, or as one of its choices."""
+    field = ImdbRun.model_fields[key] if key else None
+    item = Annotated[(field.annotation, Field(), *field.metadata)] if field else Literal[choices]
+    expected = "a non-empty list of distinct values, each " + (field.description if field else "one of " + ", ".join(choices))
+    return _list(item, expected) | None, Field(None, description=expected)
 
 
-def sweep_points(points: dict, source: str) -> dict[str, tuple]:
-    """sweeps.points, each list checked item by item as the key it sets (sweeps.base's) or against its choices."""
-    reject_unknown(points, SWEEPS, "sweeps.points", source)
-    hints = get_type_hints(TrainParams, include_extras=True)
-    checked = {}
-    for sweep, values in points.items():
-        spec = SWEEPS[sweep]
-        item = get_args(hints[spec.key])[1] if spec.key else one_of(spec.choices)
-        if not _distinct_list(values, lambda value: item.complaint(value) is None):
-            raise UserError(f"{source}: sweeps.points.{sweep} must be a non-empty list of distinct values, each "
-                            f"{item.expected}, got {values!r}")
-        checked[sweep] = tuple(item.keep(value) for value in values)
-    return checked
+Points = create_model("Points", __base__=Section,
+                      **{name: _sweep_values(sweep.key, sweep.choices) for name, sweep in SWEEPS.items()})
 
 
-@dataclass(frozen=True)
-class SweepParams:
-    """What the sweep stages read: the sweeps section, plus what sweeps share with the main run."""
+class Sweeps(Section):
+    base: ImdbRun
+    points: Points
+    subset_size: EvenPositive
+    overfit: Overfit
 
-    base: TrainParams
-    values: dict[str, tuple]
-    subset_size: int
-    overfit: TrainParams
-    overfit_reviews: int
-    vocab_size: int
-    eval_batch_size: int
+    def listed(self) -> dict[str, tuple]:
+        """The sweeps params.yaml lists, with their values."""
+        return {name: values for name, values in self.points if values is not None}
+
+    def overfit_run(self) -> ImdbRun:
+        """sweeps.base with the overfitting run's schedule."""
+        return self.base.model_copy(update=self.overfit.model_dump(exclude={"reviews"})).named("sweeps.overfit")
 
 
-def closest_key(key: str, known: Collection[str]) -> list[str]:
-    """The known key a typo most likely meant: its initials (learning_rate -> lr) or the closest spelling."""
+class Params(Section):
+    """params.yaml; a stage loads the sections it reads."""
+
+    data: Data | None = None
+    imdb: Imdb | None = None
+    encode_imdb: EncodeImdb | None = None
+    train_imdb: TrainImdb | None = None
+    evaluate_imdb: Evaluate | None = None
+    images: Images | None = None
+    imbalance: Imbalance | None = None
+    train_images: TrainImages | None = None
+    evaluate_images: Evaluate | None = None
+    benchmark_loader: BenchmarkLoader | None = None
+    benchmark_step: BenchmarkStep | None = None
+    benchmark_gpu: BenchmarkGpu | None = None
+    sweeps: Sweeps | None = None
+
+    @model_validator(mode="after")
+    def _name_runs(self) -> Self:
+        for name, section in [*self, ("sweeps.base", self.sweeps and self.sweeps.base)]:
+            if isinstance(section, TrainingRun):
+                section._section = name
+        return self
+
+
+def load_params(*sections: str, path: str | os.PathLike = PARAMS_FILE) -> Params:
+    """The named sections of params.yaml, checked (and the names of all of them)."""
+    raw = read_params(path)
+    for name in sections:
+        if name not in raw:
+            raise UserError(f"{path}: missing section '{name}'")
+    try:
+        return Params.model_validate({key: value for key, value in raw.items()
+                                      if key in sections or key not in Params.model_fields})
+    except ValidationError as err:
+        errors = sorted(err.errors(), key=lambda error: error["type"] != "extra_forbidden")
+        raise UserError(f"{path}: {one_line(errors[0], raw)}") from None
+
+
+def one_line(error: dict, raw: dict) -> str:
+    """A pydantic error as the dotted key, what it must be and what it is."""
+    model, field, keys, loc = Params, None, [], list(error["loc"])
+    while loc and model and loc[0] in model.model_fields:
+        field = model.model_fields[loc[0]]
+        keys.append(loc.pop(0))
+        model = next((kind for kind in (field.annotation, *getattr(field.annotation, "__args__", ()))
+                      if isinstance(kind, type) and issubclass(kind, BaseModel)), None)
+    if error["type"] == "extra_forbidden" and len(loc) == 1 and model:
+        return unknown_key(".".join([*keys, str(loc[0])]), model.model_fields)
+    if error["type"] == "missing" and not loc:
+        return f"missing {'.'.join(keys)} (expected {field.description or 'a mapping'})"
+    expected = field.description or "a mapping"
+    if error["type"] == "rule":
+        keys, expected = [*keys, error["ctx"]["key"]], error["ctx"]["expected"]
+    value = raw
+    for key in keys:
+        value = value[key]
+    return f"{'.'.join(keys)} must be {expected}, got {value!r}"
+
+
+def unknown_key(dotted: str, known: Any) -> str:
+    """The complaint about an unknown key, with the key a typo most likely meant: its initials (learning_rate -> lr)
+    or the closest spelling."""
+    *section, key = dotted.split(".")
     initials = "".join(word[0] for word in re.split(r"[\W_]+", key) if word)
-    if len(initials) > 1 and initials in known:
-        return [initials]
-    return difflib.get_close_matches(key, sorted(known), n=1)
-
-
-def reject_unknown(values: dict, known: Collection[str], name: str, source: str) -> None:
-    """A key of values that is not in known is a UserError naming it and the closest known key."""
-    for key in values:
-        if key not in known:
-            where = f"{name}.{key}" if name else str(key)
-            close = closest_key(str(key), known)
-            hint = f"did you mean {f'{name}.{close[0]}' if name else close[0]}?" if close else \
-                "known keys: " + ", ".join(sorted(known))
-            raise UserError(f"{source}: unknown key {where} ({hint})")
+    close = [initials] if len(initials) > 1 and initials in known else difflib.get_close_matches(key, sorted(known), n=1)
+    hint = f"did you mean {'.'.join([*section, close[0]])}?" if close else "known keys: " + ", ".join(sorted(known))
+    return f"unknown key {dotted} ({hint})"
 
 
 def read_params(path: str | os.PathLike = PARAMS_FILE) -> dict:
@@ -386,100 +347,4 @@ def read_params(path: str | os.PathLike = PARAMS_FILE) -> dict:
         raise UserError(f"{path}: not valid YAML{where} ({problem})") from None
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
-    reject_unknown(raw, SECTIONS, "", str(path))
-    if isinstance(raw.get("data"), dict):
-        reject_unknown(raw["data"], ("imdb", *IMAGE_DATASETS), "data", str(path))
     return raw
-
-
-def section_values(raw: dict, name: str, source: str) -> dict:
-    """The mapping at dotted name."""
-    value = raw
-    for part in name.split("."):
-        if not isinstance(value, dict) or part not in value:
-            raise UserError(f"{source}: missing section '{name}'")
-        value = value[part]
-    if not isinstance(value, dict):
-        raise UserError(f"{source}: '{name}' must be a mapping, got {value!r}")
-    return value
-
-
-def parse(cls: type, raw: dict, name: str, source: str):
-    """The section at dotted `name` as a `cls`: every field checked, unknown keys rejected, cross-field rules run."""
-    values = section_values(raw, name, source)
-    hints = get_type_hints(cls, include_extras=True)
-    keys = [f for f in fields(cls) if f.metadata.get("yaml", True)]
-    kwargs: dict[str, Any] = {"section": name} if any(f.name == "section" for f in fields(cls)) else {}
-    for f in keys:
-        hint = hints[f.name]
-        if is_dataclass(hint):
-            kwargs[f.name] = parse(hint, raw, f"{name}.{f.name}", source)
-            continue
-        check = get_args(hint)[1] if get_origin(hint) is Annotated else None
-        if f.name not in values:
-            raise UserError(f"{source}: missing {name}.{f.name} (expected {check.expected})")
-        complaint = check.complaint(values[f.name])
-        if complaint:
-            raise UserError(f"{source}: {name}.{f.name} must be {complaint}, got {values[f.name]!r}")
-        kwargs[f.name] = check.keep(values[f.name])
-    reject_unknown(values, [f.name for f in keys], name, source)
-    try:
-        return cls(**kwargs)
-    except Invalid as err:
-        raise UserError(f"{source}: {name}.{err.key} must be {err.expected}, got {err.value!r}") from None
-
-
-def load_imdb_params(path: str | os.PathLike = PARAMS_FILE) -> ImdbParams:
-    """Every section the IMDB stages read, checked together so a typo fails the first stage."""
-    raw, source = read_params(path), str(path)
-    return ImdbParams(fetch=parse(FetchParams, raw, "data.imdb", source), vocab=parse(VocabParams, raw, "imdb", source),
-                      subset=parse(SubsetParams, raw, "encode_imdb", source),
-                      train=parse(ImdbTrainParams, raw, "train_imdb", source),
-                      evaluate=parse(EvalParams, raw, "evaluate_imdb", source))
-
-
-def load_image_params(path: str | os.PathLike = PARAMS_FILE) -> ImageParams:
-    """Every section the image stages read, checked together."""
-    raw, source = read_params(path), str(path)
-    lists = parse(ImageLists, raw, "images", source)
-    return ImageParams(datasets=lists.datasets, strategies=lists.strategies,
-                       sources={name: parse(ImageSourceParams, raw, f"data.{name}", source) for name in lists.datasets},
-                       imbalance=parse(ImbalanceParams, raw, "imbalance", source),
-                       train=parse(ImageTrainParams, raw, "train_images", source),
-                       evaluate=parse(EvalParams, raw, "evaluate_images", source))
-
-
-def load_loader_benchmark_params(path: str | os.PathLike = PARAMS_FILE) -> LoaderBenchmarkParams:
-    """The benchmark_loader section."""
-    return parse(LoaderBenchmarkParams, read_params(path), "benchmark_loader", str(path))
-
-
-def load_step_benchmark_params(path: str | os.PathLike = PARAMS_FILE) -> StepBenchmarkParams:
-    """The benchmark_step section."""
-    return parse(StepBenchmarkParams, read_params(path), "benchmark_step", str(path))
-
-
-def load_gpu_benchmark_params(path: str | os.PathLike = PARAMS_FILE) -> GpuBenchmarkParams:
-    """The benchmark_gpu section."""
-    return parse(GpuBenchmarkParams, read_params(path), "benchmark_gpu", str(path))
-
-
-def load_sweep_params(path: str | os.PathLike = PARAMS_FILE) -> SweepParams:
-    """The sweeps section (its base is a full training section), plus what sweeps share with the main run."""
-    raw, source = read_params(path), str(path)
-    sweeps = parse(SweepsSection, raw, "sweeps", source)
-    overfit = sweeps.overfit
-    return SweepParams(
-        base=sweeps.base, values=sweep_points(sweeps.points, source), subset_size=sweeps.subset_size,
-        overfit=replace(sweeps.base, section="sweeps.overfit", epochs=overfit.epochs, optimizer=overfit.optimizer,
-                        lr=overfit.lr),
-        overfit_reviews=overfit.reviews, vocab_size=parse(VocabParams, raw, "imdb", source).vocab_size,
-        eval_batch_size=parse(EvalParams, raw, "evaluate_imdb", source).batch_size)
-
-
-def stage_choice(value: str, choices: Collection[str], what: str) -> str:
-    """A stage's command-line argument, checked against the values params.yaml allows."""
-    if value not in choices:
-        allowed = ", ".join(choices) if choices else "(params.yaml lists none)"
-        raise UserError(f"{what} must be one of {allowed}, got {value!r}")
-    return value

@@ -1,9 +1,11 @@
 """Run training/evaluation and record results in DVC's formats, apart from timings."""
 
 import math
+import pickle
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -16,7 +18,7 @@ from reprolab.core.engines import fit
 from reprolab.core.errors import UserError
 from reprolab.core.parallel import one_at_a_time
 from reprolab.core.params import TrainingRun
-from reprolab.core.train import Batch, Criterion, Evaluation, evaluate, expected_initial_loss, initial_loss, perplexity
+from reprolab.core.train import Batch, Criterion, Evaluation, Run, evaluate, expected_initial_loss, initial_loss, perplexity
 
 
 @contextmanager
@@ -40,34 +42,40 @@ def _log_split(live, split: str, loss: float, accuracy: float) -> None:
     live.log_metric(f"{split}/accuracy", accuracy)
 
 
-def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Batch], test_batches: Iterable[Batch],
-                     params: TrainingRun, criteria: tuple[Criterion, Criterion], num_classes: int,
-                     device: torch.device, metrics_dir: str, model_path: str, timings_path: str,
-                     engine: str = "eager", shard: Shard = SINGLE, label: str = "") -> None:
-    """Fit model, logging per-epoch metrics and plots, then save the checkpoint and the timings.
+@dataclass(frozen=True)
+class RunFiles:
+    """Where a training run's records go: its metrics folder (DVCLive's), its checkpoint and its timings."""
 
-    criteria: the training loss (possibly class-weighted) and the plain loss reported on test.
+    metrics: str | Path
+    model: str | Path
+    timings: str | Path
+
+
+def train_and_record(run: Run, params: TrainingRun, files: RunFiles, device: torch.device, shard: Shard = SINGLE,
+                     label: str = "") -> None:
+    """Fit run's model, logging per-epoch metrics and plots, then save the checkpoint and the timings.
+
     In a data-parallel job every process trains and only the main one writes. label starts each printed line.
     """
     if shard.main:
-        ensure_writable(metrics_dir, model_path, timings_path)
+        ensure_writable(files.metrics, files.model, files.timings)
     start = time.perf_counter()
-    train_criterion, test_criterion = criteria
-    expected = expected_initial_loss(num_classes)
-    first_loss = initial_loss(model, train_batches, test_criterion, shard)
-    epochs = fit(model, train_batches, test_batches, params, train_criterion, test_criterion, engine, shard)
+    num_classes, expected = run.num_classes, expected_initial_loss(run.num_classes)
+    first_loss = initial_loss(run.model, run.train_batches, run.criterion, shard)
+    epochs = fit(run.model, run.train_batches, run.test_batches, params, run.train_criterion or run.criterion,
+                 run.criterion, run.engine, shard)
     if not shard.main:
         for _ in epochs:
             pass
         return
     print(f"{label}initial loss {first_loss:.4f} (ln {num_classes} = {expected:.4f} for an untrained {num_classes}-class model)")
     epoch_seconds, setup_seconds = [], 0.0
-    with atomic_path(metrics_dir, directory=True) as tmp_dir:
+    with atomic_path(files.metrics, directory=True) as tmp_dir:
         with _live(tmp_dir) as live:
             live.summary["initial_loss"] = first_loss
             live.summary["expected_initial_loss"] = expected
             live.summary["device"] = device.type  # CUDA and CPU kernels differ in the last bits
-            live.summary["engine"] = engine
+            live.summary["engine"] = run.engine
             live.summary["processes"] = shard.world  # each draws its own weighted samples
             for result in epochs:
                 _log_split(live, "train", result.train_loss, result.train_accuracy)
@@ -78,8 +86,8 @@ def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Bat
                 print(f"{label}epoch {result.epoch}/{params.epochs}: train loss {result.train_loss:.4f}, "
                       f"test loss {result.test.loss:.4f} (ppl {result.test.perplexity:.3f}), "
                       f"test accuracy {result.test.accuracy:.4f}, {result.seconds:.2f}s", flush=True)
-        save_checkpoint(model, config, model_path)
-    write_json(timings_path, {
+        save_checkpoint(run.model, run.config, files.model)
+    write_json(files.timings, {
         **device_info(device),
         "processes": shard.world,
         "engine_setup_seconds": round(setup_seconds, 4),
@@ -89,18 +97,41 @@ def train_and_record(model: nn.Module, config: dict, train_batches: Iterable[Bat
     })
 
 
-def save_checkpoint(model: nn.Module, config: dict, path: str) -> None:
+def save_checkpoint(model: nn.Module, config: dict, path: str | Path) -> None:
     """State dict plus the constructor arguments that rebuild the model."""
     save_torch(path, {"config": config, "state_dict": model.state_dict()})
 
 
-def load_checkpoint(path: str, device: torch.device) -> tuple[dict, dict]:
-    """(config, state_dict) of a checkpoint written by save_checkpoint."""
+def load_model(path: str | Path, build: Callable[[dict], nn.Module], device: torch.device,
+               stage: str) -> tuple[nn.Module, dict]:
+    """The model a checkpoint from save_checkpoint holds, build(its config) with its weights loaded on device, and
+    the config.
+
+    Whatever is wrong with the file is one line that names it and the stage that writes it. A file that safe
+    loading refuses is never opened another way.
+    """
+    rerun = f"rerun 'dvc repro -f {stage}'"
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=True)
-        return checkpoint["config"], checkpoint["state_dict"]
-    except (OSError, RuntimeError, KeyError, EOFError) as err:
-        raise UserError(f"{path}: unreadable checkpoint ({err}); rerun the training stage") from None
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file; {rerun}") from None
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):
+        checkpoint = None
+    if not (isinstance(checkpoint, dict) and isinstance(checkpoint.get("config"), dict)
+            and isinstance(checkpoint.get("state_dict"), dict)):
+        raise UserError(f"{path}: not a reprolab checkpoint (or from an untrusted source); {rerun}")
+    try:
+        model = build(checkpoint["config"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise UserError(f"{path}: its config {checkpoint['config']} builds no model ({type(err).__name__}: "
+                        f"{str(err).splitlines()[0]}); {rerun}") from None
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as err:
+        lines = [line.strip() for line in str(err).splitlines()[1:] if line.strip()] or [str(err)]
+        raise UserError(f"{path}: its weights do not fit the model its config and the data make ({lines[0]}); "
+                        f"{rerun}") from None
+    return model.to(device), checkpoint["config"]
 
 
 def evaluate_and_record(model: nn.Module, batches: Iterable[Batch], criterion: Criterion, class_names: list[str],

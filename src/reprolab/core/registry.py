@@ -44,6 +44,32 @@ INPUTS = {
     "sequences": Inputs("each review's token ids in reading order, <PAD>=0, <UNK>=1", "SequenceBatches", False),
 }
 
+@dataclass(frozen=True)
+class ImageModel:
+    """A value of train_images.model."""
+
+    label: str
+    builder: str  # its class in reprolab.images.models, called with hidden, image_shape and num_classes
+
+
+IMAGE_MODELS = {
+    "cnn": ImageModel("the course's SimpleCNN: conv 5x5, ReLU, max-pool, dropout, linear", "SimpleCNN"),
+    "mlp": ImageModel("the course's MLP: pixels -> hidden -> ReLU -> classes", "ImageMLP"),
+}
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """A value of images.datasets; params.yaml's data.<name> says where its IDX files may be had."""
+
+    torchvision: str  # its class in torchvision.datasets: the mirrors, md5s and class names of its files
+    size: tuple[int, int] = (28, 28)  # every image's height and width, checked when its files are read
+
+
+IMAGE_DATASETS = {
+    "mnist": ImageDataset("MNIST"),
+    "fashion_mnist": ImageDataset("FashionMNIST"),
+}
+
 STRATEGIES = {
     "none": "no rebalancing",
     "weighted_sampler": "inverse-frequency draws with replacement",

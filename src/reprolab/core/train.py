@@ -60,8 +60,8 @@ def expected_initial_loss(num_classes: int) -> float:
 
 def diverged(params: TrainingRun, what: str) -> UserError:
     """The one-line error for a run whose loss stopped being a number: where, and the params to look at."""
-    return UserError(f"{params.section}: training diverged: {what}; lower {params.section}.lr (now {params.lr:g}) "
-                     f"or set {params.section}.grad_clip (now {params.grad_clip:g}); nothing was written")
+    return UserError(f"{params.section}: training diverged: {what}; lower {params.key('lr')} (now {params.lr:g}) "
+                     f"or set {params.key('grad_clip')} (now {params.grad_clip:g}); nothing was written")
 
 
 def require_finite(params: TrainingRun, losses: dict[str, float], when: str) -> None:
@@ -118,7 +118,7 @@ def bags_bytes(splits: list, graph: bool) -> int:
 def require_batch_fits(params: TrainingRun, count: int, what: str) -> None:
     """A batch size larger than the training split is a mistake; say so before training."""
     if params.batch_size > count:
-        raise UserError(f"params.yaml: {params.section}.batch_size={params.batch_size} is larger than the {count} "
+        raise UserError(f"params.yaml: {params.key('batch_size')}={params.batch_size} is larger than the {count} "
                         f"{what}; lower it")
 
 
@@ -163,6 +163,24 @@ def evaluate(model: nn.Module, batches: Iterable[Batch], criterion: Criterion, p
     )
 
 
+@dataclass(frozen=True)
+class Run:
+    """One training run as its track builds it: the model and the config that rebuilds it, batches, loss, engine.
+
+    criterion is the plain loss, reported on test; train_criterion (class-weighted, say) is what training
+    minimises, criterion when None.
+    """
+
+    model: nn.Module
+    config: dict
+    train_batches: Iterable[Batch]
+    test_batches: Iterable[Batch]
+    criterion: Criterion
+    engine: str
+    num_classes: int
+    train_criterion: Criterion | None = None
+
+
 @dataclass
 class EpochResult:
     """One epoch's science (losses, accuracies) and its wall time, kept apart. test is None off the main process.
@@ -179,7 +197,7 @@ class EpochResult:
 
 
 def initial_loss(model: nn.Module, batches: Iterable[Batch], criterion: Criterion, shard: Shard = SINGLE) -> float:
-    """Seed V.2.a: the untrained model's mean loss over the training set, about ln(classes).
+    """Course V.2.a: the untrained model's mean loss over the training set, about ln(classes).
 
     In a data-parallel job each process evaluates its share and the shares are averaged by size.
     """

@@ -13,7 +13,8 @@ from reprolab.core.batches import TensorBatches
 from reprolab.core.distributed import SINGLE, Shard
 from reprolab.core.errors import UserError
 from reprolab.core.fetch import fetch
-from reprolab.core.params import IDX_FILES, NUM_IMAGE_CLASSES, ImageSourceParams, ImbalanceParams
+from reprolab.core.params import IDX_FILES, NUM_IMAGE_CLASSES, ImageData, Imbalance
+from reprolab.core.registry import IMAGE_DATASETS
 from reprolab.images.idx import parse_idx, read_idx_bytes
 
 SPLITS = {"train": IDX_FILES[:2], "test": IDX_FILES[2:]}
@@ -25,7 +26,7 @@ def torchvision_dataset(name: str):
     """torchvision's class for a dataset: its class names, file list, md5s and mirrors (imported only when needed)."""
     from torchvision import datasets
 
-    return {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}[name]
+    return getattr(datasets, IMAGE_DATASETS[name].torchvision)
 
 
 def _download(name: str, folder: Path) -> dict[str, bytes]:
@@ -75,12 +76,15 @@ def _read_local(name: str, folder: Path, raw_md5: dict[str, str]) -> dict[str, b
     return files
 
 
-def _arrays(files: dict[str, bytes], source: str) -> dict[str, torch.Tensor]:
-    """Images (N, 28, 28) and labels (N,) per split, checked against each other."""
+def _arrays(files: dict[str, bytes], source: str, size: tuple[int, int]) -> dict[str, torch.Tensor]:
+    """Images (N, height, width) of the dataset's size and labels (N,) per split, checked against each other."""
     arrays = {}
     for split, (images_file, labels_file) in SPLITS.items():
         images = parse_idx(files[images_file], 3, f"{source}/{images_file}")
         labels = parse_idx(files[labels_file], 1, f"{source}/{labels_file}")
+        if images.shape[1:] != size:
+            raise UserError(f"{source}/{images_file}: images of {'x'.join(map(str, images.shape[1:]))} pixels, "
+                            f"expected {'x'.join(map(str, size))} for this dataset")
         if len(images) != len(labels):
             raise UserError(f"{source}/{images_file}: {len(images)} images but {labels_file} has {len(labels)} labels")
         if labels.size and labels.max() >= NUM_IMAGE_CLASSES:
@@ -90,7 +94,7 @@ def _arrays(files: dict[str, bytes], source: str) -> dict[str, torch.Tensor]:
     return arrays
 
 
-def _read_first(name: str, params: ImageSourceParams, folder: Path) -> tuple[dict[str, bytes], str]:
+def _read_first(name: str, params: ImageData, folder: Path) -> tuple[dict[str, bytes], str]:
     """The IDX files from the first of data.<name>.sources that exists ("download" always does), and where from."""
     for source in params.sources:
         if source == "download":
@@ -102,11 +106,11 @@ def _read_first(name: str, params: ImageSourceParams, folder: Path) -> tuple[dic
                     f"add 'download', or a folder holding the four IDX files")
 
 
-def fetch_images(name: str, params: ImageSourceParams, dest: str | Path) -> dict[str, torch.Tensor]:
+def fetch_images(name: str, params: ImageData, dest: str | Path) -> dict[str, torch.Tensor]:
     """Download or copy a dataset's IDX files, validate them, and save one cached .pt file."""
     with tempfile.TemporaryDirectory() as folder:
         files, where = _read_first(name, params, Path(folder))
-    arrays = {**_arrays(files, where), "classes": list(torchvision_dataset(name).classes)}
+    arrays = {**_arrays(files, where, IMAGE_DATASETS[name].size), "classes": list(torchvision_dataset(name).classes)}
     save_torch(dest, arrays)
     return arrays
 
@@ -136,7 +140,7 @@ def _load(path: str | Path, what: str, stage: str):
         raise UserError(f"{path}: unreadable {what} ({reason}); rerun 'dvc repro -f {stage}@<dataset>'") from None
 
 
-def imbalance_indices(labels: torch.Tensor, params: ImbalanceParams) -> torch.Tensor:
+def imbalance_indices(labels: torch.Tensor, params: Imbalance) -> torch.Tensor:
     """Sorted indices kept: listed classes keep round(fraction * count) samples, drawn seeded; others all."""
     rng = np.random.default_rng(params.seed)
     labels = labels.numpy()

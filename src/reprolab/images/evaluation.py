@@ -13,12 +13,12 @@ import torch
 
 from reprolab.core.atomic import atomic_folders
 from reprolab.core.batches import TensorBatches
-from reprolab.core.params import ImageParams
+from reprolab.core.params import Params
 from reprolab.core.paths import evaluation_reports, images_file, stage_metrics
-from reprolab.core.record import evaluate_and_record, load_checkpoint
+from reprolab.core.record import evaluate_and_record, load_model
 from reprolab.core.train import Evaluation, loss_function
 from reprolab.images.data import load_images, normalized
-from reprolab.images.models import image_model
+from reprolab.images.models import data_shape, image_model
 from reprolab.images.training import outputs as training_outputs
 
 
@@ -37,21 +37,20 @@ def outputs(name: str) -> Outputs:
                    stage_metrics("evaluate_images_confusion", name))
 
 
-def evaluate_strategies(name: str, params: ImageParams, device: torch.device) -> dict[str, Evaluation]:
+def evaluate_strategies(name: str, params: Params, device: torch.device) -> dict[str, Evaluation]:
     """Read every strategy's checkpoint, then evaluate each on the whole test split and write the outputs."""
-    models = training_outputs(name).models
-    checkpoints = {strategy: load_checkpoint(str(models / f"{strategy}.pt"), device) for strategy in params.strategies}
-    arrays, source = load_images(images_file(name)), params.sources[name]
-    test_batches = TensorBatches(normalized(arrays["test_images"], source.mean, source.std), arrays["test_labels"],
-                                 params.evaluate.batch_size, device)
+    arrays, source = load_images(images_file(name)), getattr(params.data, name)
+    test_images = normalized(arrays["test_images"], source.mean, source.std)
+    shape, folder = data_shape(test_images, arrays["classes"]), training_outputs(name).models
+    models = {strategy: load_model(folder / f"{strategy}.pt", lambda config: image_model(**config, **shape), device,
+                                   f"train_images@{name}")[0] for strategy in params.images.strategies}
+    test_batches = TensorBatches(test_images, arrays["test_labels"], params.evaluate_images.batch_size, device)
     results = {}
     with atomic_folders(outputs(name)) as out:
-        for strategy, (config, state) in checkpoints.items():
-            model = image_model(**config).to(device)
-            model.load_state_dict(state)
+        for strategy, model in models.items():
             recorded = out.metrics / strategy
             results[strategy] = evaluate_and_record(model, test_batches, loss_function("ce"), arrays["classes"],
-                                                    str(recorded), params.train.precision, f"{name}, {strategy}")
+                                                    str(recorded), params.train_images.precision, f"{name}, {strategy}")
             (out.reports / strategy).mkdir()
             for report in ("per_class.json", "confusion_matrix.png"):
                 (recorded / report).rename(out.reports / strategy / report)

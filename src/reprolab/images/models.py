@@ -1,41 +1,52 @@
-"""The image models: seed 000's SimpleCNN and seed 004's MLP (the IMDB models are in reprolab.imdb.models)."""
+"""The image models: course 000's SimpleCNN and course 004's MLP (the IMDB models are in reprolab.imdb.models).
+
+Each takes hidden, image_shape (channels, height, width) and num_classes; core.registry.IMAGE_MODELS names them.
+"""
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reprolab.core.registry import IMAGE_MODELS
+
+COURSE_IMAGES = (1, 28, 28)  # the course's grey MNIST-sized images, for models built outside a stage
+
 
 class SimpleCNN(nn.Module):
-    """Seed 000's CNN: conv 5x5 (10 channels) -> ReLU -> max-pool 2 -> dropout 0.2 -> linear to 10 classes.
+    """Course 000's CNN: conv 5x5 (10 channels) -> ReLU -> max-pool 2 -> dropout 0.2 -> linear to 10 classes.
 
-    Same function and gradients as the seed's, computed faster on CPU: the conv weight is
+    Same function and gradients as the course's, computed faster on CPU: the conv weight is
     channels_last (max-pooling such maps is ~4x faster), ReLU runs after the pool on a 4x
     smaller map (max and ReLU commute), and dropout draws its mask with `torch.rand`.
     """
 
     dropout = 0.2
 
-    def __init__(self, num_classes: int = 10):
+    def __init__(self, hidden: int = 0, image_shape: tuple[int, int, int] = COURSE_IMAGES, num_classes: int = 10):
+        """hidden: unused, the course's CNN has no hidden layer to size."""
         super().__init__()
-        self.conv = nn.Conv2d(1, 10, kernel_size=5).to(memory_format=torch.channels_last)
-        self.fc = nn.Linear(10 * 12 * 12, num_classes)
+        channels, height, width = image_shape
+        self.conv = nn.Conv2d(channels, 10, kernel_size=5).to(memory_format=torch.channels_last)
+        self.fc = nn.Linear(10 * ((height - 4) // 2) * ((width - 4) // 2), num_classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits (batch, classes) for images (batch, 1, 28, 28)."""
+        """Logits (batch, classes) for images (batch, channels, height, width)."""
         features = torch.relu(F.max_pool2d(self.conv(images), 2)).flatten(1)
         return self.fc(uniform_dropout(features, self.dropout, self.training))
 
 
 class ImageMLP(nn.Module):
-    """Seed 004's MLP: 784 -> hidden -> ReLU -> 10 classes."""
+    """Course 004's MLP: pixels (784 for its images) -> hidden -> ReLU -> classes."""
 
-    def __init__(self, hidden: int = 128, num_classes: int = 10):
+    def __init__(self, hidden: int = 128, image_shape: tuple[int, int, int] = COURSE_IMAGES, num_classes: int = 10):
         super().__init__()
-        self.hidden = nn.Linear(28 * 28, hidden)
+        self.hidden = nn.Linear(math.prod(image_shape), hidden)
         self.out = nn.Linear(hidden, num_classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits (batch, classes) for images (batch, 1, 28, 28)."""
+        """Logits (batch, classes) for images (batch, channels, height, width)."""
         return self.out(torch.relu(self.hidden(images.flatten(1))))
 
 
@@ -46,6 +57,12 @@ def uniform_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     return x * (torch.rand_like(x) >= p) / (1 - p)
 
 
-def image_model(name: str, hidden: int) -> nn.Module:
-    """The model a train_images.model param names."""
-    return SimpleCNN() if name == "cnn" else ImageMLP(hidden)
+def image_model(name: str, hidden: int, image_shape: tuple[int, int, int] = COURSE_IMAGES,
+                num_classes: int = 10) -> nn.Module:
+    """The model a train_images.model param names, for images of image_shape (channels, height, width)."""
+    return globals()[IMAGE_MODELS[name].builder](hidden=hidden, image_shape=image_shape, num_classes=num_classes)
+
+
+def data_shape(images: torch.Tensor, classes: list[str]) -> dict:
+    """image_model's image_shape and num_classes for normalised images (N, channels, height, width) and class names."""
+    return {"image_shape": tuple(images.shape[1:]), "num_classes": len(classes)}

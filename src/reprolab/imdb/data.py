@@ -1,6 +1,5 @@
 """IMDB reviews: read the archive, tokenize, build the vocabulary, encode word-id bags."""
 
-import gzip
 import io
 import json
 import os
@@ -27,16 +26,17 @@ CHUNK_REVIEWS = 2500
 _MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(neg|pos)/(\d+)_(\d+)\.txt$")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 _WORD = re.compile(r"\b\w+\b")
+MAX_TAR_BYTES = 1 << 30  # the official archive's tar is a few hundred MB: anything past this is not it (a gzip bomb)
 READ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)  # a missing, truncated or foreign file
 
 
 def tokenize_split(text: str) -> list[str]:
-    """The seed's original tokenizer: whitespace only."""
+    """The course's original tokenizer: whitespace only."""
     return text.split()
 
 
 def tokenize_normalized(text: str) -> list[str]:
-    """Seed II.4: lowercase, ASCII punctuation removed, then \\b\\w+\\b words."""
+    """Course II.4: lowercase, ASCII punctuation removed, then \\b\\w+\\b words."""
     return _WORD.findall(text.lower().translate(_PUNCTUATION))
 
 
@@ -59,12 +59,12 @@ def read_archive(path: str | os.PathLike) -> dict[str, Reviews]:
     """Labelled reviews of each split, positives first and each class by review id.
 
     A fixed order makes runs independent of the archive's member order, and puts the
-    seed's "first 200 reviews are all positive" trap (I.3) where the course found it.
+    course's "first 200 reviews are all positive" trap (I.3) where the course found it.
     """
     found: dict[str, list[tuple[int, int, str]]] = {split: [] for split in SPLITS}
     try:
-        # one gunzip of the whole file, then an in-memory tar: faster than streaming members (benchmarks/README.md)
-        data = gzip.decompress(Path(path).read_bytes())
+        # the whole tar in memory, then its members: faster than streaming members (benchmarks/README.md)
+        data = gunzip(path, MAX_TAR_BYTES)
         with tarfile.open(fileobj=io.BytesIO(data)) as archive:
             for member in archive:
                 match = _MEMBER.search(member.name)
@@ -83,6 +83,24 @@ def read_archive(path: str | os.PathLike) -> dict[str, Reviews]:
         raise UserError(f"{path}: truncated tar (no end-of-archive marker after {sum(map(len, found.values()))} "
                         "reviews); get the archive again")
     return {split: _sorted_reviews(path, split, items) for split, items in found.items()}
+
+
+def gunzip(path: str | os.PathLike, limit: int) -> bytes:
+    """A .gz file's content, inflated a chunk at a time and refused as soon as it passes limit bytes."""
+    chunks, size, inflater = [], 0, zlib.decompressobj(wbits=31)
+    with open(path, "rb") as compressed:
+        while data := compressed.read(1 << 22):
+            while data:
+                chunks.append(inflater.decompress(data, limit + 1 - size))
+                size += len(chunks[-1])
+                if size > limit:
+                    raise UserError(f"{path}: decompresses to more than {limit >> 20} MiB, which no IMDB archive does")
+                data = inflater.unconsumed_tail
+                if inflater.eof and inflater.unused_data:  # a second gzip member follows
+                    data, inflater = inflater.unused_data + data, zlib.decompressobj(wbits=31)
+    if not inflater.eof:
+        raise EOFError("compressed file ended before the end-of-stream marker was reached")
+    return b"".join(chunks)
 
 
 def _sorted_reviews(path, split: str, items: list[tuple[int, int, str]]) -> Reviews:
@@ -173,7 +191,7 @@ def load_corpus(src: str | os.PathLike) -> TokenizedCorpus:
 
 
 def build_vocab(corpus: TokenizedCorpus, vocab_size: int) -> list[str]:
-    """The vocab_size most frequent train words; ties keep first-seen order, as the seed's sort."""
+    """The vocab_size most frequent train words; ties keep first-seen order, as the course's sort."""
     counts = corpus.counts("train")
     order = np.argsort(-counts, kind="stable")[:vocab_size]
     return [corpus.words[i] for i in order[counts[order] > 0]]
@@ -184,12 +202,20 @@ def save_vocab(words: list[str], tokenizer: str, dest: str | os.PathLike) -> Non
     write_json(dest, {"tokenizer": tokenizer, "oov_index": OOV, "words": words})
 
 
-def load_vocab(src: str | os.PathLike) -> list[str]:
-    """The words of a vocabulary written by save_vocab."""
+def load_vocab(src: str | os.PathLike, corpus: TokenizedCorpus) -> list[str]:
+    """The words of a vocabulary written by save_vocab, each a word of the tokenized corpus it is for."""
+    rerun = "rerun 'dvc repro -f build_vocab'"
     try:
-        return json.loads(Path(src).read_text())["words"]
+        words = json.loads(Path(src).read_text())["words"]
     except (*READ_ERRORS, TypeError) as err:
-        raise UserError(f"{src}: unreadable vocabulary ({err}); rerun 'dvc repro -f build_vocab'") from None
+        raise UserError(f"{src}: unreadable vocabulary ({err}); {rerun}") from None
+    if not isinstance(words, list) or len(set(map(str, words))) != len(words) or not all(isinstance(w, str) for w in words):
+        raise UserError(f"{src}: not a vocabulary (its 'words' must be a list of distinct words); {rerun}")
+    unknown = set(words).difference(corpus.words)
+    if unknown:
+        raise UserError(f"{src}: {len(unknown)} of its words, such as {sorted(unknown)[0]!r}, are not in the tokenized "
+                        f"reviews (a vocabulary of another tokenizer?); {rerun}")
+    return words
 
 
 def vocab_lookup(corpus: TokenizedCorpus, vocab: list[str]) -> np.ndarray:
@@ -256,7 +282,7 @@ def _word_counts(words: list[str], counts: np.ndarray, order: np.ndarray) -> lis
 
 
 def data_report(corpus: TokenizedCorpus, vocab: list[str]) -> dict:
-    """The seed's I.1, I.2 and II.1 numbers for each split, plus the vocabulary's extremes."""
+    """The course's I.1, I.2 and II.1 numbers for each split, plus the vocabulary's extremes."""
     lookup = vocab_lookup(corpus, vocab)
     report: dict = {}
     for split in SPLITS:
@@ -284,7 +310,7 @@ def data_report(corpus: TokenizedCorpus, vocab: list[str]) -> dict:
 
 
 def select_subset(labels: np.ndarray, n: int, balanced: bool, split: str) -> np.ndarray:
-    """Rows to keep: all (n=0), the first n (seed I.3), or the first n/2 of each class."""
+    """Rows to keep: all (n=0), the first n (course I.3), or the first n/2 of each class."""
     if n == 0:
         return np.arange(len(labels))
     if not balanced:
@@ -321,19 +347,37 @@ def save_inputs(inputs: dict[str, tuple[dict[str, Bags], int]], dest: str | os.P
 
 
 def load_bags(src: str | os.PathLike) -> tuple[dict[str, Bags], int]:
-    """Read the file written by save_bags: bags per split and the one-hot width."""
+    """Read the file written by save_bags: bags per split and the one-hot width, each split checked whole."""
     try:
         with np.load(src) as arrays:
             splits = {
                 split: Bags(ids=arrays[f"{split}_ids"], offsets=arrays[f"{split}_offsets"], labels=arrays[f"{split}_labels"])
                 for split in SPLITS
             }
-            return splits, int(arrays["num_features"])
+            num_features = int(arrays["num_features"])
     except READ_ERRORS as err:
         raise UserError(f"{src}: unreadable encoded dataset ({err}); rerun 'dvc repro -f encode_imdb'") from None
+    for split, bags in splits.items():
+        problem = _bags_problem(bags, num_features)
+        if problem:
+            raise UserError(f"{src}: corrupt encoded dataset ({split}: {problem}); rerun 'dvc repro -f encode_imdb'")
+    return splits, num_features
 
 
-PAD, UNK = 0, 1  # sequence ids (seed 003): <PAD> = 0, <UNK> = 1, vocabulary words from 2
+def _bags_problem(bags: Bags, num_features: int) -> str | None:
+    """What is wrong with one split's bags, if anything: ids, offsets and labels that do not fit together."""
+    offsets = bags.offsets.astype(np.int64)
+    if len(offsets) != len(bags.labels) + 1 or offsets[0] != 0 or offsets[-1] != len(bags.ids) \
+            or np.any(np.diff(offsets) < 0):
+        return "offsets do not split the ids into one bag per label"
+    if len(bags.ids) and int(bags.ids.max()) >= num_features:
+        return f"word id {int(bags.ids.max())} in a one-hot width of {num_features}"
+    if np.any((bags.labels != 0) & (bags.labels != 1)):
+        return "labels other than 0 and 1"
+    return None
+
+
+PAD, UNK = 0, 1  # sequence ids (course 003): <PAD> = 0, <UNK> = 1, vocabulary words from 2
 
 
 def encode_sequences(corpus: TokenizedCorpus, lookup: np.ndarray, split: str) -> Bags:

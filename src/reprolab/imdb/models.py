@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reprolab.core.distributed import SINGLE, Shard
-from reprolab.core.params import TrainParams
+from reprolab.core.params import ImdbRun
 from reprolab.core.registry import IMDB_MODELS, INPUTS
 from reprolab.imdb import batches
 from reprolab.imdb.data import PAD, Bags
@@ -25,7 +25,7 @@ class OneHotMLP(nn.Module):
     """num_features -> hidden -> ReLU -> 1 logit (bce) or 2 logits (ce).
 
     The first layer's weight is stored as (num_features, hidden), so `one_hot @ weight + bias`
-    (mode "dense", the seed's computation) and a summed EmbeddingBag over the review's word
+    (mode "dense", the course's computation) and a summed EmbeddingBag over the review's word
     ids (mode "embedding_bag") use the same parameters and give the same result. With sparse,
     the first layer's gradient holds only the rows of the batch's distinct words (plain SGD can use it).
     """
@@ -49,7 +49,7 @@ class OneHotMLP(nn.Module):
         return self.out(torch.relu(bag_sum(ids, offsets, self.first_weight) + self.first_bias))
 
     def forward_dense(self, one_hot: torch.Tensor) -> torch.Tensor:
-        """Logits for dense one-hot rows (batch, num_features): the seed's computation."""
+        """Logits for dense one-hot rows (batch, num_features): the course's computation."""
         return self.out(torch.relu(one_hot @ self.first_weight + self.first_bias))
 
     @torch.no_grad()
@@ -150,7 +150,7 @@ def bag_numbers(ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
 
 
 class EmbeddingMean(nn.Module):
-    """Seed 003: nn.Embedding (row <PAD> = 0 stays zero) -> mean over each review's tokens -> 1 or 2 logits.
+    """Course 003: nn.Embedding (row <PAD> = 0 stays zero) -> mean over each review's tokens -> 1 or 2 logits.
 
     num_features embeddings (the vocabulary, <PAD> and <UNK>) of size hidden.
     """
@@ -166,7 +166,7 @@ class EmbeddingMean(nn.Module):
         return self.out(summed / lengths.clamp(min=1).unsqueeze(1).to(summed.dtype))
 
 
-def imdb_config(params: TrainParams, num_features: int, processes: int = 1) -> dict:
+def imdb_config(params: ImdbRun, num_features: int, processes: int = 1) -> dict:
     """The constructor arguments of the IMDB model a training section names; checkpoints store them.
 
     DistributedDataParallel averages dense gradients only, so a job of several processes gets those.

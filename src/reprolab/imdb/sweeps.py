@@ -1,71 +1,63 @@
-"""Seed 002's experiments: one training run per sweep point, several points at once on CPU, and what they found."""
+"""Course 002's experiments: one training run per sweep point, several points at once on CPU, and what they found."""
 
 import time
-from dataclasses import replace
 
 import numpy as np
 import torch
 
-from reprolab.core.device import device_info, seed_everything
-from reprolab.core.engines import fit, resolve_engine
+from reprolab.core.device import device_info
+from reprolab.core.engines import fit
 from reprolab.core.parallel import cpu_workers
-from reprolab.core.params import SweepParams, TrainParams
+from reprolab.core.params import ImdbRun, Params
 from reprolab.core.registry import SWEEPS, point_name
-from reprolab.core.train import (EpochResult, build_model, expected_initial_loss, initial_loss, loss_function,
-                                 perplexity, require_batch_fits)
+from reprolab.core.train import EpochResult, expected_initial_loss, initial_loss, perplexity
 from reprolab.imdb.data import (CLASSES, SPLITS, Bags, build_vocab, data_report, encode_inputs, select_subset,
                                 tokenize_reviews)
-from reprolab.imdb.models import IMDB_MODELS, imdb_batches, imdb_config, imdb_graphable, imdb_model
+from reprolab.imdb.models import IMDB_MODELS
+from reprolab.imdb.training import imdb_run
 
 
-def point_params(base: TrainParams, sweep: str, value) -> TrainParams:
+def point_params(base: ImdbRun, sweep: str, value) -> ImdbRun:
     """The base training params with the swept key set (sweeps that change the data leave them as they are)."""
     key = SWEEPS[sweep].key
-    return replace(base, **{key: value}) if key else base
+    return base.model_copy(update={key: value}).named(base.section, **{key: f"sweeps.points.{sweep}"}) if key else base
 
 
 def subset_bags(bags: dict[str, Bags], kind: str, size: int) -> dict[str, Bags]:
-    """Seed I.3: the first `size` reviews of each split, or size/2 of each class."""
+    """Course I.3: the first `size` reviews of each split, or size/2 of each class."""
     return {split: bags[split].select(select_subset(bags[split].labels, size, kind == "balanced", split)) for split in SPLITS}
 
 
-def train_point(params: TrainParams, bags: dict[str, Bags], num_features: int, device: torch.device,
+def train_point(params: ImdbRun, bags: dict[str, Bags], num_features: int, device: torch.device,
                 eval_batch_size: int, label: str = "") -> tuple[float, list[EpochResult]]:
     """Train the model params.model names on its encoded data; the initial loss and every epoch's results."""
-    generator = seed_everything(params.seed, params.deterministic)
-    require_batch_fits(params, len(bags["train"]), "training reviews")
-    config = imdb_config(params, num_features)
-    model = build_model(lambda: imdb_model(config), params, device, f"{params.section}.hidden and imdb.vocab_size")
-    train_batches = imdb_batches(params.model, bags["train"], params.batch_size, device, params.shuffle, generator)
-    test_batches = imdb_batches(params.model, bags["test"], eval_batch_size, device)
-    criterion = loss_function(params.head)
-    engine = resolve_engine(params.engine, device, imdb_graphable(params.model), f"{params.section}.engine")
-    first = initial_loss(model, train_batches, criterion)
+    run = imdb_run(params, bags, num_features, eval_batch_size, device)
+    first = initial_loss(run.model, run.train_batches, run.criterion)
     epochs = []
-    for result in fit(model, train_batches, test_batches, params, criterion, criterion, engine):
+    for result in fit(run.model, run.train_batches, run.test_batches, params, run.criterion, run.criterion, run.engine):
         print(f"  {label}epoch {result.epoch}/{params.epochs}: train loss {result.train_loss:.4f}, test loss "
               f"{result.test.loss:.4f}, test accuracy {result.test.accuracy:.4f}, {result.seconds:.2f}s", flush=True)
         epochs.append(result)
     return first, epochs
 
 
-def sweep_point(sweep: str, value, params: SweepParams, device: torch.device, data) -> tuple[dict, dict]:
+def sweep_point(sweep: str, value, params: Params, device: torch.device, data) -> tuple[dict, dict]:
     """Train one point of a sweep: what it found (its metrics) and how long it took (its timings).
 
     data: the encoded reviews and their feature count, or for the tokenizer sweep the raw reviews.
     """
-    train, extra = point_params(params.base, sweep, value), {}
+    train, extra = point_params(params.sweeps.base, sweep, value), {}
     if sweep == "tokenizer":
         corpus = tokenize_reviews(data, value)
-        vocab = build_vocab(corpus, params.vocab_size)
+        vocab = build_vocab(corpus, params.imdb.vocab_size)
         bags, num_features = encode_inputs(corpus, vocab, IMDB_MODELS[train.model].inputs)
         extra = {"data": data_report(corpus, vocab)["train"]}
     else:
         bags, num_features = data
         if sweep == "subset":
-            bags = subset_bags(bags, value, params.subset_size)
+            bags = subset_bags(bags, value, params.sweeps.subset_size)
     start = time.perf_counter()
-    first_loss, epochs = train_point(train, bags, num_features, device, params.eval_batch_size,
+    first_loss, epochs = train_point(train, bags, num_features, device, params.evaluate_imdb.batch_size,
                                      label=f"{sweep} = {point_name(value)}: ")
     seconds = time.perf_counter() - start
     print(f"sweep {sweep} = {value}: test accuracy {epochs[-1].test.accuracy:.4f}, {seconds:.1f} s", flush=True)

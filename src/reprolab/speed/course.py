@@ -14,7 +14,7 @@ from reprolab.imdb.data import Bags
 
 
 class CourseOneHotMLP(nn.Module):
-    """Seed 002's OneHotMLP: nn.Linear over dense one-hot rows."""
+    """Course 002's OneHotMLP: nn.Linear over dense one-hot rows."""
 
     def __init__(self, vocab_size: int):
         super().__init__()
@@ -27,7 +27,7 @@ class CourseOneHotMLP(nn.Module):
 
 
 class CourseSimpleCNN(nn.Module):
-    """Seed 000's SimpleCNN."""
+    """Course 000's SimpleCNN."""
 
     def __init__(self):
         super().__init__()
@@ -45,7 +45,7 @@ class CourseSimpleCNN(nn.Module):
 
 
 class CourseCachedOneHot(Dataset):
-    """Seed 002 II.2.c: one dense float one-hot tensor per review, built once, served per item."""
+    """Course 002 II.2.c: one dense float one-hot tensor per review, built once, served per item."""
 
     def __init__(self, bags: Bags, num_features: int, rows: int | None = None):
         count = len(bags) if rows is None else min(rows, len(bags))
@@ -65,7 +65,7 @@ class CourseCachedOneHot(Dataset):
 
 def course_image_loader(arrays: dict[str, torch.Tensor], rows: torch.Tensor, dataset: str, root: Path, mean: float,
                       std: float, batch_size: int) -> DataLoader:
-    """Seed 000's loader: torchvision's dataset (raw IDX files under root) with per-sample ToTensor + Normalize."""
+    """Course 000's loader: torchvision's dataset (raw IDX files under root) with per-sample ToTensor + Normalize."""
     raw = root / torchvision_dataset(dataset).__name__ / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for prefix, split in (("train", "train"), ("t10k", "test")):

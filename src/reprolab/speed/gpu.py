@@ -1,4 +1,4 @@
-"""The GPU path, measured: the seed's GPU loop against the graph engine per IMDB epoch, image epochs eager vs graph."""
+"""The GPU path, measured: the course's GPU loop against the graph engine per IMDB epoch, image epochs eager vs graph."""
 
 import os
 import shutil
@@ -39,7 +39,7 @@ def require_cuda(what: str) -> torch.device:
 
 
 def course_imdb_epochs(bags: dict[str, Bags], num_features: int, params: TrainingRun, device: torch.device) -> list[float]:
-    """Seed 002's GPU loop: cached dense float rows, a shuffling DataLoader with pinned memory, .to(device) per batch."""
+    """Course 002's GPU loop: cached dense float rows, a shuffling DataLoader with pinned memory, .to(device) per batch."""
     seed_everything(params.seed, deterministic=False)
     model = CourseOneHotMLP(num_features - 1).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=params.lr) if params.optimizer == "adam" else \
@@ -139,7 +139,7 @@ def gpu_table(results: dict[str, Any]) -> str:
     median = statistics.median
     imdb, image = results["imdb"], results["images"]
     rows = [
-        ["IMDB epoch, seed's GPU loop (cached dense rows, DataLoader)", f"{median(imdb['epoch_seconds']['seed']) * 1000:.1f} ms", ""],
+        ["IMDB epoch, course's GPU loop (cached dense rows, DataLoader)", f"{median(imdb['epoch_seconds']['seed']) * 1000:.1f} ms", ""],
         ["IMDB epoch, eager engine (data on the GPU)", f"{median(imdb['epoch_seconds']['eager']) * 1000:.1f} ms",
          f"{imdb['test_accuracy']['eager']:.4f}"],
         ["IMDB epoch, graph engine", f"{median(imdb['epoch_seconds']['graph']) * 1000:.1f} ms",

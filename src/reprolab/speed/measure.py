@@ -1,4 +1,4 @@
-"""Measured, not guessed: DataLoader settings and per-batch time breakdowns (seed 000 section 2, seed 002 II.2)."""
+"""Measured, not guessed: DataLoader settings and per-batch time breakdowns (course 000 section 2, course 002 II.2)."""
 
 import statistics
 import time
@@ -14,7 +14,7 @@ PHASES = ("data", "to_device", "forward", "backward_step")
 
 
 class IOBoundDataset(Dataset):
-    """Seed 000's IOIntensiveDataset: random features, and a sleep per item standing in for disk or network."""
+    """Course 000's IOIntensiveDataset: random features, and a sleep per item standing in for disk or network."""
 
     def __init__(self, num_samples: int = 1000, feature_size: int = 1000, delay_seconds: float = 0.001):
         generator = torch.Generator().manual_seed(0)
@@ -45,7 +45,7 @@ class InMemoryDataset(Dataset):
 
 @dataclass(frozen=True)
 class LoaderConfig:
-    """The DataLoader flags the seed tunes."""
+    """The DataLoader flags the course tunes."""
 
     num_workers: int = 0
     prefetch_factor: int | None = None
