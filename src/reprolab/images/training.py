@@ -59,9 +59,10 @@ def check_strategies(name: str, params: Params, device: torch.device) -> None:
         require_batch_fits(params.train_images, rows, f"{name} training images that {strategy} keeps")
 
 
-def train_strategy(name: str, strategy: str, params: Params, device: torch.device, engine: str, out: Outputs,
-                   shard: Shard = SINGLE) -> None:
-    """Train one strategy and write its checkpoint, metrics, curves and timings into out's folders."""
+def image_run(name: str, strategy: str, params: Params, device: torch.device, engine: str,
+              shard: Shard = SINGLE) -> Run:
+    """Seed, then build one strategy's run on dataset name: its batches (and class weights), the model
+    train_images.model names for the data's image shape, and its losses."""
     train, source = params.train_images, getattr(params.data, name)
     generator = seed_everything(train.seed, train.deterministic)
     arrays, kept = _data(name)
@@ -72,11 +73,17 @@ def train_strategy(name: str, strategy: str, params: Params, device: torch.devic
                                  params.evaluate_images.batch_size, device)
     config = {"name": train.model, "hidden": train.hidden}
     shape = data_shape(images, arrays["classes"])
-    model = build_model(lambda: image_model(**config, **shape), train, device, "train_images.hidden")
-    run = Run(model, config, train_batches, test_batches, loss_function("ce"), engine, shape["num_classes"],
-              train_criterion=loss_function("ce", class_weights))
+    model = build_model(lambda: image_model(**config, **shape), train, device, train.key("hidden"))
+    return Run(model, config, train_batches, test_batches, loss_function("ce"), engine, shape["num_classes"],
+               train_criterion=loss_function("ce", class_weights))
+
+
+def train_strategy(name: str, strategy: str, params: Params, device: torch.device, engine: str, out: Outputs,
+                   shard: Shard = SINGLE) -> None:
+    """Train one strategy and write its checkpoint, metrics, curves and timings into out's folders."""
+    run = image_run(name, strategy, params, device, engine, shard)
     files = RunFiles(out.metrics / strategy, out.models / f"{strategy}.pt", out.timings / f"{strategy}.json")
-    train_and_record(run, train, files, device, shard, label=f"{name} / {strategy}: ")
+    train_and_record(run, params.train_images, files, device, shard, label=f"{name} / {strategy}: ")
     if shard.main:  # DVCLive writes its curves beside metrics.json; dvc.yaml declares them as plots on their own
         (out.metrics / strategy / "plots").rename(out.curves / strategy)
 

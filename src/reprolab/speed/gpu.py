@@ -18,14 +18,13 @@ from reprolab.core.batches import TensorBatches
 from reprolab.core.device import seed_everything
 from reprolab.core.engines import fit
 from reprolab.core.errors import UserError
-from reprolab.core.params import TrainingRun
+from reprolab.core.params import ImdbRun, TrainingRun
 from reprolab.core.paths import METRICS, REPORTS, TIMINGS
 from reprolab.core.report import markdown_table
 from reprolab.core.train import EpochResult, loss_function
 from reprolab.images.models import SimpleCNN
-from reprolab.imdb.batches import BagBatches
 from reprolab.imdb.data import Bags
-from reprolab.imdb.models import OneHotMLP
+from reprolab.imdb.training import imdb_run
 from reprolab.speed.course import CourseCachedOneHot, CourseOneHotMLP
 
 RUN_FOLDERS = tuple(f"{folder}/" for folder in (METRICS, REPORTS, TIMINGS))  # a run's outputs, not its code
@@ -63,15 +62,11 @@ def course_imdb_epochs(bags: dict[str, Bags], num_features: int, params: Trainin
     return seconds
 
 
-def our_imdb_epochs(bags: dict[str, Bags], num_features: int, params: TrainingRun, device: torch.device,
+def our_imdb_epochs(bags: dict[str, Bags], num_features: int, params: ImdbRun, device: torch.device,
                     engine: str, eval_batch_size: int = 1024) -> list[EpochResult]:
-    """The pipeline's IMDB training (OneHotMLP, BagBatches on the GPU) with an engine, epoch by epoch."""
-    generator = seed_everything(params.seed, params.deterministic)
-    model = OneHotMLP(num_features, params.hidden, params.head, params.model).to(device)
-    train = BagBatches(bags["train"], params.batch_size, device, shuffle=True, generator=generator)
-    test = BagBatches(bags["test"], eval_batch_size, device)
-    criterion = loss_function(params.head)
-    return list(fit(model, train, test, params, criterion, criterion, engine))
+    """The pipeline's IMDB training, built as train_imdb builds it, with an engine, epoch by epoch."""
+    run = imdb_run(params.model_copy(update={"engine": engine}), bags, num_features, eval_batch_size, device)
+    return list(fit(run.model, run.train_batches, run.test_batches, params, run.criterion, run.criterion, run.engine))
 
 
 def image_epochs(images: dict[str, torch.Tensor], params: TrainingRun, device: torch.device, engine: str) -> list[EpochResult]:
@@ -112,7 +107,7 @@ def pipeline_seconds(repo: Path, params: dict[str, Any], target: str = "report")
         return time.perf_counter() - start
 
 
-def gpu_benchmark(bags: dict[str, Bags], num_features: int, images: dict[str, torch.Tensor], imdb: TrainingRun,
+def gpu_benchmark(bags: dict[str, Bags], num_features: int, images: dict[str, torch.Tensor], imdb: ImdbRun,
                   image: TrainingRun, device: torch.device) -> dict[str, Any]:
     """Every GPU figure the README quotes, from one run: what ran it, IMDB epochs seed vs ours, image epochs eager vs graph."""
     seed = course_imdb_epochs(bags, num_features, imdb, device)
