@@ -10,12 +10,13 @@ import pytest
 import torch
 
 from reprolab.core.batches import TensorBatches
-from reprolab.core.engines import ResidentTrainer, make_optimizer, resolve_engine, train_epoch
+from reprolab.core.engines import ResidentTrainer, make_optimizer, resident_tensors, resolve_engine, train_epoch
 from reprolab.core.errors import UserError
 from reprolab.core.train import loss_function
 from reprolab.images.data import sample_weights
 from reprolab.images.models import SimpleCNN
 from reprolab.imdb.batches import BagBatches, padded_bags
+from reprolab.imdb.training import resident_bags
 from reprolab.imdb.models import OneHotMLP
 from test_models import NUM_FEATURES, random_bags, train_params
 
@@ -42,6 +43,11 @@ def test_padded_bags_hold_each_bag_then_padding():
     assert padded_bags(ids, offsets, pad=-1).tolist() == [[4, 7, 9], [-1, -1, -1], [1, 2, -1]]
 
 
+def held(batches, generator: torch.Generator):
+    """The split as fit() hands it to the graph engine: the IMDB track's adapter for bags, else the tensors'."""
+    return (resident_bags if isinstance(batches, BagBatches) else resident_tensors)(batches, generator)
+
+
 def assert_resident_equals_eager(make_model, make_batches, params, criterion, seed: int, rel: float) -> None:
     """Two epochs eagerly and two with the resident step (uncaptured), from the same weights and order."""
     runs = []
@@ -51,7 +57,7 @@ def assert_resident_equals_eager(make_model, make_batches, params, criterion, se
         optimizer = make_optimizer(model, params)
         batches = make_batches(torch.Generator().manual_seed(seed))
         if resident:
-            trainer = ResidentTrainer(model, optimizer, criterion, batches.resident(torch.Generator().manual_seed(seed)),
+            trainer = ResidentTrainer(model, optimizer, criterion, held(batches, torch.Generator().manual_seed(seed)),
                                       params, capture=False)
             results = [trainer.epoch(epoch) for epoch in (1, 2)]
         else:
@@ -92,7 +98,7 @@ def test_resident_divergence_names_the_first_bad_batch():
     model = OneHotMLP(NUM_FEATURES, 16, "bce", "dense")
     batches = BagBatches(bags, 16, CPU, shuffle=True, generator=torch.Generator().manual_seed(0))
     trainer = ResidentTrainer(model, make_optimizer(model, params), loss_function("bce"),
-                              batches.resident(torch.Generator().manual_seed(0)), params, capture=False)
+                              held(batches, torch.Generator().manual_seed(0)), params, capture=False)
     with pytest.raises(UserError, match=r"train_imdb: training diverged: loss is nan at epoch 1, batch \d of 4"):
         trainer.epoch(1)
 
@@ -139,7 +145,7 @@ def test_capture_leaves_the_model_and_optimizer_as_fresh_so_replays_train_as_eag
         model = OneHotMLP(NUM_FEATURES, 16, "bce", "dense")
         batches = BagBatches(bags, 16, CPU, shuffle=True, generator=torch.Generator().manual_seed(3))
         _FakeGraph.trainer = trainer = ResidentTrainer(model, make_optimizer(model, params), loss_function("bce"),
-                                                       batches.resident(torch.Generator().manual_seed(3)), params, capture)
+                                                       held(batches, torch.Generator().manual_seed(3)), params, capture)
         for step in trainer.steps.values():
             if step.graph is not None:
                 step.graph.rows = step.rows

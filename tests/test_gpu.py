@@ -9,11 +9,12 @@ from conftest import write_idx_folder, write_imdb_archive
 from project import Project
 from reprolab.core.batches import TensorBatches
 from reprolab.core.device import seed_everything
-from reprolab.core.engines import fit, train_epoch
+from reprolab.core.engines import fit, resident_tensors, train_epoch
 from reprolab.core.train import loss_function
 from reprolab.images.models import image_model
 from reprolab.imdb.batches import BagBatches
 from reprolab.imdb.models import OneHotMLP
+from reprolab.imdb.training import resident_bags
 from test_models import NUM_FEATURES, random_bags, train_params
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")]
@@ -96,14 +97,16 @@ def test_image_pipeline_on_cuda(tmp_path):
     assert project.json("metrics/train_images/mnist/weighted_sampler/metrics.json")["device"] == "cuda"
 
 
-def graph_and_eager_runs(make_model, make_batches, test_batches, params, criterion):
-    """Final weights and test accuracy: twice with the graph engine on CUDA, once eager on CPU."""
+def graph_and_eager_runs(make_model, make_batches, test_batches, params, criterion, resident=None):
+    """Final weights and test accuracy: twice with the graph engine on CUDA, once eager on CPU.
+
+    resident: how the graph engine holds the batches, as the track's run gives it (None: TensorBatches)."""
     runs = []
     for engine, device in (("graph", "cuda"), ("graph", "cuda"), ("eager", "cpu")):
         seed_everything(0, deterministic=True)
         model = make_model().to(device)
         results = list(fit(model, make_batches(torch.device(device)), test_batches(torch.device(device)), params,
-                           criterion, criterion, engine))
+                           criterion, criterion, engine, resident=resident))
         runs.append(([p.detach().cpu() for p in model.parameters()], results[-1].test.accuracy))
     return runs
 
@@ -128,7 +131,7 @@ def test_graph_engine_imdb_matches_eager_and_repeats_bit_for_bit():
     runs = graph_and_eager_runs(
         lambda: OneHotMLP(NUM_FEATURES, 16, "bce", "embedding_bag"),
         lambda device: BagBatches(bags, 64, device, shuffle=True, generator=torch.Generator().manual_seed(0)),
-        lambda device: BagBatches(test, 256, device), params, loss_function("bce"))
+        lambda device: BagBatches(test, 256, device), params, loss_function("bce"), resident_bags)
     (first, accuracy), (second, again), (_, eager) = runs
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True)) and accuracy == again
     assert abs(accuracy - eager) <= 0.05 and accuracy > 0.9
@@ -139,5 +142,6 @@ def test_graph_engine_weighted_draws_stay_balanced():
 
     labels = torch.cat([torch.zeros(900), torch.ones(100)]).long()
     batches = TensorBatches(labels, labels, 100, torch.device("cuda"), weights=sample_weights(labels))
-    drawn = torch.cat([batches.resident(torch.Generator(device="cuda").manual_seed(0)).order() for _ in range(10)])
+    drawn = torch.cat([resident_tensors(batches, torch.Generator(device="cuda").manual_seed(0)).order()
+                       for _ in range(10)])
     assert drawn.device.type == "cuda" and abs(labels.cuda()[drawn].float().mean().item() - 0.5) < 0.03

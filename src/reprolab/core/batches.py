@@ -5,7 +5,6 @@ from collections.abc import Iterator
 import torch
 
 from reprolab.core.distributed import SINGLE, Shard
-from reprolab.core.engines import Resident
 
 
 def epoch_order(count: int, shuffle: bool, generator: torch.Generator | None,
@@ -67,10 +66,3 @@ class TensorBatches:
                        self.labels[rows].pin_memory().to(self.device, non_blocking=True))
             else:
                 yield self.inputs[rows], self.labels[rows]
-
-    def resident(self, generator: torch.Generator) -> Resident:
-        """The split as the graph engine reads it: rows gathered from the tensors on the device."""
-        def logits(model: torch.nn.Module, rows: torch.Tensor) -> torch.Tensor:
-            return model(self.inputs.index_select(0, rows))
-
-        return Resident(self.labels, lambda: epoch_order(len(self.labels), self.shuffle, generator, self.weights), logits)

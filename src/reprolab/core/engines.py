@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from reprolab.core.batches import TensorBatches, epoch_order
 from reprolab.core.distributed import SINGLE, Shard
 from reprolab.core.errors import UserError
 from reprolab.core.params import TrainingRun
@@ -127,6 +128,17 @@ class Resident:
     logits: Callable[[nn.Module, torch.Tensor], torch.Tensor]
 
 
+def resident_tensors(batches: TensorBatches, generator: torch.Generator) -> Resident:
+    """TensorBatches as the graph engine reads them: rows gathered from the tensors on the device."""
+    def logits(model: nn.Module, rows: torch.Tensor) -> torch.Tensor:
+        return model(batches.inputs.index_select(0, rows))
+
+    def order() -> torch.Tensor:
+        return epoch_order(len(batches.labels), batches.shuffle, generator, batches.weights)
+
+    return Resident(batches.labels, order, logits)
+
+
 class _Step:
     """The static row buffer of one batch size and, once captured, its graph."""
 
@@ -220,20 +232,21 @@ class ResidentTrainer:
 
 
 def fit(model: nn.Module, train_batches, test_batches: Iterable[Batch], params: TrainingRun,
-        train_criterion: Criterion, test_criterion: Criterion, engine: str = "eager",
-        shard: Shard = SINGLE) -> Iterable[EpochResult]:
+        train_criterion: Criterion, test_criterion: Criterion, engine: str = "eager", shard: Shard = SINGLE,
+        resident: Callable[[object, torch.Generator], Resident] | None = None) -> Iterable[EpochResult]:
     """Train for params.epochs with the engine named, yielding each epoch's train and test results.
 
-    The graph engine needs batches that can be held resident (their resident(generator) method). In a
-    data-parallel job the model trains wrapped in DDP and only the main process evaluates (test is
-    None elsewhere), on the whole test split, as one process would.
+    The graph engine reads the training split through resident(train_batches, generator): resident_tensors
+    unless the track gives its own. In a data-parallel job the model trains wrapped in DDP and
+    only the main process evaluates (test is None elsewhere), on the whole test split, as one process would.
     """
     setup_start = time.perf_counter()
     optimizer = make_optimizer(model, params, capturable=engine == "graph")
     if engine == "graph":
         device = next(model.parameters()).device
         generator = torch.Generator(device=device).manual_seed(params.seed)
-        trainer = ResidentTrainer(model, optimizer, train_criterion, train_batches.resident(generator), params, True)
+        held = (resident or resident_tensors)(train_batches, generator)
+        trainer = ResidentTrainer(model, optimizer, train_criterion, held, params, True)
         run_epoch = trainer.epoch
     else:
         trained = model if shard.world == 1 else DistributedDataParallel(model)

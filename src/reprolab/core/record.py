@@ -63,7 +63,7 @@ def train_and_record(run: Run, params: TrainingRun, files: RunFiles, device: tor
     num_classes, expected = run.num_classes, expected_initial_loss(run.num_classes)
     first_loss = initial_loss(run.model, run.train_batches, run.criterion, shard)
     epochs = fit(run.model, run.train_batches, run.test_batches, params, run.train_criterion or run.criterion,
-                 run.criterion, run.engine, shard)
+                 run.criterion, run.engine, shard, run.resident)
     if not shard.main:
         for _ in epochs:
             pass

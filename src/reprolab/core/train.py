@@ -179,6 +179,7 @@ class Run:
     engine: str
     num_classes: int
     train_criterion: Criterion | None = None
+    resident: Callable | None = None  # how the graph engine holds the training split, if not as TensorBatches
 
 
 @dataclass

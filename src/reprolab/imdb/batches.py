@@ -8,7 +8,6 @@ from torch.nn.utils.rnn import pad_sequence
 
 from reprolab.core.batches import batch_slices, epoch_order
 from reprolab.core.distributed import SINGLE, Shard
-from reprolab.core.engines import Resident
 from reprolab.imdb.data import PAD, Bags
 
 
@@ -46,24 +45,6 @@ class BagBatches:
         relative = offsets[:-1] - edges[:-1].repeat_interleave(torch.tensor(rows, device=self.device),
                                                                output_size=len(order))
         yield from zip(ids.split(ids_per_batch), relative.split(rows), self.labels[order].split(rows))
-
-    def resident(self, generator: torch.Generator) -> Resident:
-        """The split as the graph engine reads it: each batch's bags become dense one-hot rows on the device.
-
-        The bags are padded once to the longest with -1, which a step maps to one extra column of its
-        (batch, num_features + 1) one-hot buffer and drops. At batch 128 that buffer is 10 MB for a 20k
-        vocabulary and 51 MB for 100k, where a materialised one-hot training set would take 1 GB and
-        5 GB in bfloat16.
-        """
-        padded = padded_bags(self.ids, self.offsets, pad=-1)
-
-        def logits(model: torch.nn.Module, rows: torch.Tensor) -> torch.Tensor:
-            width = model.num_features + 1
-            ids = padded.index_select(0, rows).remainder_(width)  # -1 becomes width - 1, the dropped column
-            one_hot = torch.zeros(len(rows), width, device=ids.device).scatter_(1, ids, 1.0)
-            return model.forward_dense(one_hot[:, :-1])
-
-        return Resident(self.labels, lambda: epoch_order(len(self.labels), self.shuffle, generator), logits)
 
     def _laid_out(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The ids of bags `rows`, concatenated in that order, and their len(rows) + 1 offsets.

@@ -34,7 +34,8 @@ def train_point(params: ImdbRun, bags: dict[str, Bags], num_features: int, devic
     run = imdb_run(params, bags, num_features, eval_batch_size, device)
     first = initial_loss(run.model, run.train_batches, run.criterion)
     epochs = []
-    for result in fit(run.model, run.train_batches, run.test_batches, params, run.criterion, run.criterion, run.engine):
+    for result in fit(run.model, run.train_batches, run.test_batches, params, run.criterion, run.criterion, run.engine,
+                      resident=run.resident):
         print(f"  {label}epoch {result.epoch}/{params.epochs}: train loss {result.train_loss:.4f}, test loss "
               f"{result.test.loss:.4f}, test accuracy {result.test.accuracy:.4f}, {result.seconds:.2f}s", flush=True)
         epochs.append(result)

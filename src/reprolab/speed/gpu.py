@@ -66,7 +66,8 @@ def our_imdb_epochs(bags: dict[str, Bags], num_features: int, params: ImdbRun, d
                     engine: str, eval_batch_size: int = 1024) -> list[EpochResult]:
     """The pipeline's IMDB training, built as train_imdb builds it, with an engine, epoch by epoch."""
     run = imdb_run(params.model_copy(update={"engine": engine}), bags, num_features, eval_batch_size, device)
-    return list(fit(run.model, run.train_batches, run.test_batches, params, run.criterion, run.criterion, run.engine))
+    return list(fit(run.model, run.train_batches, run.test_batches, params, run.criterion, run.criterion, run.engine,
+                    resident=run.resident))
 
 
 def image_epochs(images: dict[str, torch.Tensor], params: TrainingRun, device: torch.device, engine: str) -> list[EpochResult]:
