@@ -11,7 +11,7 @@ from reprolab.core.atomic import atomic_path, csv_text, json_text
 from reprolab.core.batches import TensorBatches
 from reprolab.core.cli import parse_stage_args, run_stage, stage_choice
 from reprolab.core.device import device_info, resolve_device
-from reprolab.core.params import ImageData, load_params
+from reprolab.core.params import ImageData, TrainingRun, load_params
 from reprolab.core.paths import images_file, imdb_inputs, kept_file, timings
 from reprolab.core.report import markdown_table, save_figure, stacked_phases_figure
 from reprolab.core.train import loss_function
@@ -21,10 +21,14 @@ from reprolab.imdb.batches import BagBatches
 from reprolab.imdb.data import load_bags
 from reprolab.imdb.models import OneHotMLP
 from reprolab.speed.course import CourseCachedOneHot, CourseOneHotMLP, CourseSimpleCNN, course_image_loader
-from reprolab.speed.measure import PHASES, autograd_forward, hand_sgd_forward, step_breakdown
+from reprolab.speed.measure import PHASES, autograd_forward, step_breakdown, training_forward
 
 OUT = timings("benchmark_step")
 IMDB_BATCH, IMAGE_BATCH, LR = 128, 64, 0.01  # the course's
+# the course's setups as training sections: our rows step as training would with them
+IMDB_SGD = TrainingRun(optimizer="sgd", lr=LR, momentum=0.0, weight_decay=0.0, batch_size=IMDB_BATCH, epochs=1, seed=0,
+                       grad_clip=0.0, device="auto", engine="eager", deterministic=True, precision="fp32")
+IMAGES_ADAM = IMDB_SGD.model_copy(update={"optimizer": "adam", "lr": 1e-3, "batch_size": IMAGE_BATCH})
 
 
 def moved(device: torch.device):
@@ -49,13 +53,10 @@ def imdb_variants(device: torch.device, limit: int) -> dict[str, dict[str, float
                                                      torch.optim.SGD(course_model.parameters(), lr=LR)), device, limit)}
     dense = OneHotMLP(num_features, 200, "bce", "dense").to(device)
     bag = OneHotMLP(num_features, 200, "bce", "embedding_bag", sparse=True).to(device)
-    for name, model, forward in (
-            ("reprolab dense one-hot (model: dense)", dense,
-             autograd_forward(lambda b: bce(dense(b[0], b[1]), b[2]), torch.optim.SGD(dense.parameters(), lr=LR))),
-            ("reprolab EmbeddingBag, sparse grads, its own SGD step (model: embedding_bag)", bag,
-             hand_sgd_forward(bag, bce, LR))):
+    for name, model in (("reprolab dense one-hot (model: dense)", dense),
+                        ("reprolab EmbeddingBag, sparse grads, its own SGD step (model: embedding_bag)", bag)):
         batches = BagBatches(bags["train"], IMDB_BATCH, device, shuffle=True, generator=torch.Generator().manual_seed(0))
-        results[name] = step_breakdown(batches, lambda b: b, forward, device, limit)
+        results[name] = step_breakdown(batches, lambda b: b, training_forward(model, bce, IMDB_SGD), device, limit)
     return results
 
 
@@ -75,8 +76,7 @@ def image_variants(dataset: str, source: ImageData, device: torch.device, limit:
     batches = TensorBatches(normalized(arrays["train_images"][rows], source.mean, source.std), arrays["train_labels"][rows],
                             IMAGE_BATCH, device, shuffle=True, generator=torch.Generator().manual_seed(0))
     results["reprolab TensorBatches, SimpleCNN, fused Adam"] = step_breakdown(
-        batches, lambda b: b, autograd_forward(lambda b: ce(model(b[0]), b[1]),
-                                               torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)), device, limit)
+        batches, lambda b: b, training_forward(model, loss_function("ce"), IMAGES_ADAM), device, limit)
     return results
 
 

@@ -6,7 +6,8 @@ import torch
 from conftest import write_idx_folder, write_imdb_archive
 from project import Project
 from reprolab.speed.measure import (PHASES, InMemoryDataset, IOBoundDataset, LoaderConfig, autograd_forward,
-                                    batches_per_second, hand_sgd_forward, loader_configs, step_breakdown, summarize)
+                                    batches_per_second, loader_configs, step_breakdown, summarize,
+                                    training_forward)
 
 
 def test_loader_configs_sweep_workers_then_one_flag_at_a_time():
@@ -59,7 +60,7 @@ def test_step_breakdown_times_every_phase_and_trains(monkeypatch):
 
 
 def test_the_step_benchmark_times_the_sparse_sgd_step_that_training_takes():
-    """hand_sgd_forward's steps leave the same weights, bit for bit, as an epoch of training with plain SGD."""
+    """training_forward's steps leave the same weights, bit for bit, as an epoch of training with plain SGD."""
     from reprolab.imdb.batches import BagBatches
     from reprolab.core.engines import make_optimizer, train_epoch
     from reprolab.imdb.models import OneHotMLP
@@ -73,7 +74,7 @@ def test_the_step_benchmark_times_the_sparse_sgd_step_that_training_takes():
         model = OneHotMLP(NUM_FEATURES, 16, "bce", "embedding_bag", sparse=True)
         batches = BagBatches(bags, 16, torch.device("cpu"), shuffle=True, generator=torch.Generator().manual_seed(0))
         if benchmarked:
-            step_breakdown(batches, lambda b: b, hand_sgd_forward(model, criterion, params.lr), torch.device("cpu"),
+            step_breakdown(batches, lambda b: b, training_forward(model, criterion, params), torch.device("cpu"),
                            limit=4, warmup=0)
         else:
             train_epoch(model, batches, make_optimizer(model, params), criterion, params, epoch=1)

@@ -67,29 +67,14 @@ def train_epoch(model: nn.Module, batches: Iterable[Batch], optimizer: torch.opt
     losses, sizes, all_logits, all_labels = [], [], [], []
     count = len(batches) if hasattr(batches, "__len__") else None
     progress = tqdm(batches, desc=f"epoch {epoch}/{params.epochs}", leave=False, disable=None)
-    by_hand = steps_by_hand(model, params)
+    forward = batch_step(model, optimizer, criterion, params, shard)
     for number, (*inputs, labels) in enumerate(progress, 1):
-        if by_hand:
-            logits, hand_step = model.sgd_forward(*inputs)
-        else:
-            with autocast(model, params.precision):
-                logits = model(*inputs)
-        rows = len(labels)
-        # a process whose share of a short last batch is empty still joins DDP's gradient average, with zeros
-        loss = criterion(logits.float(), labels) if rows else logits.sum() * 0.0
+        logits, loss, step = forward(inputs, labels)
         if labels.device.type == "cpu" and not math.isfinite(loss.item()):
             raise diverged(params, f"loss is {loss.item()} at epoch {epoch}, batch {number} of {count}")
-        if by_hand:
-            loss.backward()  # as far as the logits only
-            hand_step(params.lr)
-        else:
-            optimizer.zero_grad(set_to_none=True)
-            shard.batch_loss(loss, rows).backward()
-            if params.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
-            optimizer.step()
+        step()
         losses.append(loss.detach())
-        sizes.append(rows)
+        sizes.append(len(labels))
         all_logits.append(logits.detach())
         all_labels.append(labels)
     device = labels.device
@@ -98,6 +83,42 @@ def train_epoch(model: nn.Module, batches: Iterable[Batch], optimizer: torch.opt
     weighted_losses, correct, total = (shard.sum(value) for value in (
         weighted_losses, correct, torch.tensor(sum(sizes), device=device)))
     return _epoch_result(weighted_losses, correct, int(total), params, epoch)
+
+
+Step = Callable[[list[torch.Tensor], torch.Tensor], tuple[torch.Tensor, torch.Tensor, Callable[[], None]]]
+
+
+def batch_step(model: nn.Module, optimizer: torch.optim.Optimizer, criterion: Criterion, params: TrainingRun,
+               shard: Shard = SINGLE) -> Step:
+    """How an eager epoch takes one batch: forward(inputs, labels) -> (logits, loss, step), step() the update.
+
+    Plain SGD on a model with sparse gradients takes the model's own step; everything else autograd and the
+    optimizer (DDP-scaled, clipped). The step benchmark times this very function.
+    """
+    by_hand = steps_by_hand(model, params)
+
+    def forward(inputs: list[torch.Tensor], labels: torch.Tensor):
+        if by_hand:
+            logits, hand_step = model.sgd_forward(*inputs)
+        else:
+            with autocast(model, params.precision):
+                logits = model(*inputs)
+        rows = len(labels)
+        # a process whose share of a short last batch is empty still joins DDP's gradient average, with zeros
+        loss = criterion(logits.float(), labels) if rows else logits.sum() * 0.0
+
+        def step() -> None:
+            if by_hand:
+                loss.backward()  # as far as the logits only
+                hand_step(params.lr)
+                return
+            optimizer.zero_grad(set_to_none=True)
+            shard.batch_loss(loss, rows).backward()
+            if params.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
+            optimizer.step()
+        return logits, loss, step
+    return forward
 
 
 def steps_by_hand(model: nn.Module, params: TrainingRun) -> bool:

@@ -10,6 +10,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from reprolab.core.engines import batch_step, make_optimizer
+from reprolab.core.params import TrainingRun
+from reprolab.core.train import Criterion
+
 PHASES = ("data", "to_device", "forward", "backward_step")
 
 
@@ -103,7 +107,7 @@ Forward = Callable[[Any], tuple[torch.Tensor, Callable[[], None]]]
 
 
 def autograd_forward(loss_of: Callable[[Any], torch.Tensor], optimizer: torch.optim.Optimizer) -> Forward:
-    """A batch's loss and its step by autograd and the optimizer: how training steps all but plain sparse SGD."""
+    """A batch's loss and its step by plain autograd and the optimizer: the course's loops."""
     def forward(batch):
         loss = loss_of(batch)
 
@@ -115,16 +119,14 @@ def autograd_forward(loss_of: Callable[[Any], torch.Tensor], optimizer: torch.op
     return forward
 
 
-def hand_sgd_forward(model: nn.Module, criterion: Callable, lr: float) -> Forward:
-    """A bag batch's loss and the model's own plain-SGD step: how training steps SGD with sparse gradients."""
-    def forward(batch):
-        ids, offsets, labels = batch
-        logits, hand_step = model.sgd_forward(ids, offsets)
-        loss = criterion(logits, labels)
+def training_forward(model: nn.Module, criterion: Criterion, params: TrainingRun) -> Forward:
+    """A batch's loss and its step exactly as an eager training epoch takes them (engines.batch_step), with the
+    optimizer training would make for params."""
+    take = batch_step(model, make_optimizer(model, params), criterion, params)
 
-        def step() -> None:
-            loss.backward()  # as far as the logits only
-            hand_step(lr)
+    def forward(batch):
+        *inputs, labels = batch
+        _, loss, step = take(inputs, labels)
         return loss, step
     return forward
 
