@@ -17,8 +17,8 @@ from reprolab.core.params import IDX_FILES, NUM_IMAGE_CLASSES, ImageData, Imbala
 from reprolab.core.registry import IMAGE_DATASETS
 from reprolab.images.idx import parse_idx, read_idx_bytes
 
-SPLITS = {"train": IDX_FILES[:2], "test": IDX_FILES[2:]}
-CACHE_KEYS = (*(f"{split}_{kind}" for split in SPLITS for kind in ("images", "labels")), "classes")
+SPLIT_FILES = {"train": IDX_FILES[:2], "test": IDX_FILES[2:]}  # each split's images and labels files
+CACHE_KEYS = (*(f"{split}_{kind}" for split in SPLIT_FILES for kind in ("images", "labels")), "classes")
 OFFLINE_HINT = "without internet, put a folder holding the four IDX files first in data.{name}.sources"
 
 
@@ -79,7 +79,7 @@ def _read_local(name: str, folder: Path, raw_md5: dict[str, str]) -> dict[str, b
 def _arrays(files: dict[str, bytes], source: str, size: tuple[int, int]) -> dict[str, torch.Tensor]:
     """Images (N, height, width) of the dataset's size and labels (N,) per split, checked against each other."""
     arrays = {}
-    for split, (images_file, labels_file) in SPLITS.items():
+    for split, (images_file, labels_file) in SPLIT_FILES.items():
         images = parse_idx(files[images_file], 3, f"{source}/{images_file}")
         labels = parse_idx(files[labels_file], 1, f"{source}/{labels_file}")
         if images.shape[1:] != size:
