@@ -211,3 +211,38 @@ def test_a_dataset_added_as_the_readme_says_is_checked_and_fetched(tmp_path):
     (tmp_path / "params.yaml").write_text(params.replace("    mean: 0.19\n", ""))
     run = subprocess.run(command, env=env, capture_output=True, text=True)
     assert "missing data.kmnist.mean (expected a number >= 0)" in run.stderr
+
+
+DRAW_BATCHES = """
+import sys, torch
+from reprolab.core.params import load_params
+from reprolab.images.data import strategy_batches
+params = load_params("images", path=sys.argv[1])
+labels = torch.tensor([0] * 90 + [1] * 10)
+batches, weights = strategy_batches(params.images.strategies[0], labels, labels, 10, torch.device("cpu"),
+                                    torch.Generator().manual_seed(0), 0)
+print(params.images.strategies[0], batches.weights is not None, [round(w, 3) for w in weights.tolist()[:2]])
+"""
+
+
+def test_a_strategy_added_as_the_readme_says_is_accepted_and_rebalances(tmp_path):
+    """The README's steps: a STRATEGIES entry combining the registry's means, and its name in images.strategies."""
+    shutil.copytree(REPO / "src/reprolab", tmp_path / "reprolab")
+    registry_file = tmp_path / "reprolab/core/registry.py"
+    registry_file.write_text(registry_file.read_text().replace("STRATEGIES = {\n", "STRATEGIES = {\n    \"both\": Strategy("
+                                                               "\"sampler and weighted loss\", sampler=True, "
+                                                               "class_weights=True),\n"))
+    params = committed_params().replace("  strategies: [none, weighted_sampler, class_weights, undersample]",
+                                        "  strategies: [both, none]", 1)
+    (tmp_path / "params.yaml").write_text(params)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", DRAW_BATCHES, str(tmp_path / "params.yaml")], env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["both", "True", "[0.556,", "5.0]"]  # drawn evenly and weighted: both means at once
+    (tmp_path / "params.yaml").write_text(params.replace("[both, none]", "[bothh, none]"))
+    run = subprocess.run([sys.executable, "-c", DRAW_BATCHES, str(tmp_path / "params.yaml")], env=env,
+                         capture_output=True, text=True)
+    assert run.stderr.strip().splitlines()[-1].endswith(
+        "images.strategies must be a non-empty list of distinct values from both, none, weighted_sampler, "
+        "class_weights, undersample, got ['bothh', 'none']")

@@ -70,11 +70,21 @@ IMAGE_DATASETS = {
     "fashion_mnist": ImageDataset("FashionMNIST"),
 }
 
+@dataclass(frozen=True)
+class Strategy:
+    """A value of images.strategies: how it rebalances the imbalanced training split, by any of three means."""
+
+    label: str
+    undersample: bool = False  # train on every class cut to the smallest
+    sampler: bool = False  # draw each batch with replacement, each class equally likely (WeightedRandomSampler)
+    class_weights: bool = False  # weight the loss by scikit-learn's balanced class weights
+
+
 STRATEGIES = {
-    "none": "no rebalancing",
-    "weighted_sampler": "inverse-frequency draws with replacement",
-    "class_weights": "scikit-learn's balanced class weights in the loss",
-    "undersample": "every class cut to the smallest",
+    "none": Strategy("no rebalancing"),
+    "weighted_sampler": Strategy("inverse-frequency draws with replacement", sampler=True),
+    "class_weights": Strategy("scikit-learn's balanced class weights in the loss", class_weights=True),
+    "undersample": Strategy("every class cut to the smallest", undersample=True),
 }
 
 ENGINES = {

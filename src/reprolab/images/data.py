@@ -14,7 +14,7 @@ from reprolab.core.distributed import SINGLE, Shard
 from reprolab.core.errors import UserError
 from reprolab.core.fetch import fetch
 from reprolab.core.params import IDX_FILES, NUM_IMAGE_CLASSES, ImageData, Imbalance
-from reprolab.core.registry import IMAGE_DATASETS
+from reprolab.core.registry import IMAGE_DATASETS, STRATEGIES
 from reprolab.images.idx import parse_idx, read_idx_bytes
 
 SPLIT_FILES = {"train": IDX_FILES[:2], "test": IDX_FILES[2:]}  # each split's images and labels files
@@ -199,21 +199,22 @@ def normalized(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
 
 
 def strategy_rows(strategy: str, labels: torch.Tensor, seed: int) -> torch.Tensor | slice:
-    """The training rows a strategy trains on: undersample's subset, else all of them."""
-    return undersample_indices(labels, seed) if strategy == "undersample" else slice(None)
+    """The training rows a strategy trains on: an undersampled subset, or all of them."""
+    return undersample_indices(labels, seed) if STRATEGIES[strategy].undersample else slice(None)
 
 
 def strategy_batches(strategy: str, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
                      device: torch.device, generator: torch.Generator, seed: int,
                      shard: Shard = SINGLE) -> tuple[TensorBatches, torch.Tensor | None]:
     """Training batches for a rebalancing strategy (this process's share of them), and the class weights its loss
-    should use (or None)."""
-    if strategy == "weighted_sampler":
-        return TensorBatches(images, labels, batch_size, device, generator=generator, weights=sample_weights(labels),
-                             shard=shard), None
+    should use (or None): what its registry.STRATEGIES entry asks for, in that order."""
+    spec = STRATEGIES[strategy]
     rows = strategy_rows(strategy, labels, seed)
     images, labels = images[rows], labels[rows]
-    weights = balanced_class_weights(labels).to(device) if strategy == "class_weights" else None
+    weights = balanced_class_weights(labels).to(device) if spec.class_weights else None
+    if spec.sampler:
+        return TensorBatches(images, labels, batch_size, device, generator=generator, weights=sample_weights(labels),
+                             shard=shard), weights
     return TensorBatches(images, labels, batch_size, device, shuffle=True, generator=generator, shard=shard), weights
 
 
