@@ -246,3 +246,48 @@ def test_a_strategy_added_as_the_readme_says_is_accepted_and_rebalances(tmp_path
     assert run.stderr.strip().splitlines()[-1].endswith(
         "images.strategies must be a non-empty list of distinct values from both, none, weighted_sampler, "
         "class_weights, undersample, got ['bothh', 'none']")
+
+
+NEW_ENGINE = '''
+
+def twice_epochs(model, train_batches, params, criterion, shard, resident=None):
+    """Each epoch's batches twice over, eagerly."""
+    eager = eager_epochs(model, train_batches, params, criterion, shard)
+
+    def epochs(epoch):
+        eager(epoch)
+        print("twice", epoch)
+        return eager(epoch)
+    return epochs
+'''
+FIT_WITH_ENGINE = """
+import sys, torch
+from reprolab.core.engines import fit, resolve_engine
+from reprolab.core.params import load_params
+from reprolab.core.train import loss_function
+from reprolab.imdb.batches import BagBatches
+from reprolab.imdb.models import OneHotMLP
+from test_models import NUM_FEATURES, random_bags
+params = load_params("train_imdb", path=sys.argv[1]).train_imdb.model_copy(update={"epochs": 2, "batch_size": 16})
+engine = resolve_engine(params.engine, torch.device("cpu"), True, "train_imdb.engine")
+batches = BagBatches(random_bags(64), 16, torch.device("cpu"), shuffle=True, generator=torch.Generator().manual_seed(0))
+results = list(fit(OneHotMLP(NUM_FEATURES, 8), batches, batches, params, loss_function("bce"), loss_function("bce"),
+                   engine))
+print(engine, len(results))
+"""
+
+
+def test_an_engine_added_as_the_readme_says_is_accepted_and_trains(tmp_path):
+    """The README's steps: a function in core/engines.py and its ENGINES entry; params accept it, fit() runs it."""
+    shutil.copytree(REPO / "src/reprolab", tmp_path / "reprolab")
+    registry_file, module = tmp_path / "reprolab/core/registry.py", tmp_path / "reprolab/core/engines.py"
+    registry_file.write_text(registry_file.read_text().replace("ENGINES = {\n", "ENGINES = {\n    \"twice\": Engine("
+                                                               "\"each epoch twice\", \"twice_epochs\"),\n"))
+    module.write_text(module.read_text() + NEW_ENGINE)
+    params = committed_params().replace("  engine: auto ", "  engine: twice ", 1)
+    (tmp_path / "params.yaml").write_text(params)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO / "tests")])}
+    run = subprocess.run([sys.executable, "-c", FIT_WITH_ENGINE, str(tmp_path / "params.yaml")], env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["twice", "1", "twice", "2", "twice", "2"]

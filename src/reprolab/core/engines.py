@@ -20,6 +20,7 @@ from reprolab.core.batches import TensorBatches, epoch_order
 from reprolab.core.distributed import SINGLE, Shard
 from reprolab.core.errors import UserError
 from reprolab.core.params import TrainingRun
+from reprolab.core.registry import ENGINES
 from reprolab.core.train import (Batch, Criterion, EpochResult, autocast, diverged, evaluate, predicted_labels,
                                  require_finite)
 
@@ -29,18 +30,22 @@ WARMUP_STEPS = 3  # eager steps on a side stream before capture, as torch.cuda.g
 def resolve_engine(name: str, device: torch.device, graphable: bool, param: str, processes: int = 1) -> str:
     """auto -> graph on CUDA in one process (when the model can be captured), eager elsewhere.
 
-    graph without CUDA, for a model it cannot capture, or in a job of several processes is a UserError.
+    An engine that needs CUDA, batches of one shape and one process (registry.Engine.needs), asked for where
+    one of those is missing, is a UserError.
     """
-    if name == "graph" and device.type != "cuda":
-        raise UserError(f"params.yaml: {param} is 'graph' but training runs on {device.type}: CUDA graphs need a "
-                        "CUDA GPU; use 'auto' or 'eager'")
-    if name == "graph" and not graphable:
-        raise UserError(f"params.yaml: {param} is 'graph' but this model reads batches of varying shape; use 'auto' or 'eager'")
-    if name == "graph" and processes > 1:
-        raise UserError(f"params.yaml: {param} is 'graph' but training runs in {processes} processes: the graph engine "
-                        "trains in one; use 'auto' or 'eager'")
     single_gpu = device.type == "cuda" and graphable and processes == 1
-    return "graph" if name == "graph" or (name == "auto" and single_gpu) else "eager"
+    if name == "auto":
+        return "graph" if single_gpu else "eager"
+    needs, fix = ENGINES[name].needs, "use 'auto' or 'eager'"
+    if needs and device.type != "cuda":
+        raise UserError(f"params.yaml: {param} is '{name}' but training runs on {device.type}: {needs} need a CUDA "
+                        f"GPU; {fix}")
+    if needs and not graphable:
+        raise UserError(f"params.yaml: {param} is '{name}' but this model reads batches of varying shape; {fix}")
+    if needs and processes > 1:
+        raise UserError(f"params.yaml: {param} is '{name}' but training runs in {processes} processes: {needs} "
+                        f"train in one; {fix}")
+    return name
 
 
 def make_optimizer(model: nn.Module, params: TrainingRun, capturable: bool = False) -> torch.optim.Optimizer:
@@ -252,28 +257,37 @@ class ResidentTrainer:
         return _epoch_result(self.batch_losses, self.correct, self.count, self.params, epoch)
 
 
+Epochs = Callable[[int], tuple[float, float]]  # an epoch's number -> its mean training loss and accuracy
+
+
+def eager_epochs(model: nn.Module, train_batches, params: TrainingRun, criterion: Criterion, shard: Shard,
+                 resident=None) -> Epochs:
+    """The eager engine: train_epoch's Python step per batch, the model wrapped in DDP in a job of several processes."""
+    optimizer = make_optimizer(model, params)
+    trained = model if shard.world == 1 else DistributedDataParallel(model)
+    return lambda epoch: train_epoch(trained, train_batches, optimizer, criterion, params, epoch, shard)
+
+
+def graph_epochs(model: nn.Module, train_batches, params: TrainingRun, criterion: Criterion, shard: Shard,
+                 resident: Callable[[object, torch.Generator], Resident] | None = None) -> Epochs:
+    """The graph engine: the training split held on the GPU (resident_tensors unless the track gives its own
+    resident), each epoch's order drawn there, each step a captured CUDA graph."""
+    optimizer = make_optimizer(model, params, capturable=True)
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(params.seed)
+    held = (resident or resident_tensors)(train_batches, generator)
+    return ResidentTrainer(model, optimizer, criterion, held, params, True).epoch
+
+
 def fit(model: nn.Module, train_batches, test_batches: Iterable[Batch], params: TrainingRun,
         train_criterion: Criterion, test_criterion: Criterion, engine: str = "eager", shard: Shard = SINGLE,
         resident: Callable[[object, torch.Generator], Resident] | None = None) -> Iterable[EpochResult]:
-    """Train for params.epochs with the engine named, yielding each epoch's train and test results.
+    """Train for params.epochs with the engine named (registry.ENGINES), yielding each epoch's train and test results.
 
-    The graph engine reads the training split through resident(train_batches, generator): resident_tensors
-    unless the track gives its own. In a data-parallel job the model trains wrapped in DDP and
-    only the main process evaluates (test is None elsewhere), on the whole test split, as one process would.
+    resident: how the graph engine holds the training split, if the batches are not TensorBatches. In a
+    data-parallel job only the main process evaluates (test is None elsewhere), on the whole test split.
     """
     setup_start = time.perf_counter()
-    optimizer = make_optimizer(model, params, capturable=engine == "graph")
-    if engine == "graph":
-        device = next(model.parameters()).device
-        generator = torch.Generator(device=device).manual_seed(params.seed)
-        held = (resident or resident_tensors)(train_batches, generator)
-        trainer = ResidentTrainer(model, optimizer, train_criterion, held, params, True)
-        run_epoch = trainer.epoch
-    else:
-        trained = model if shard.world == 1 else DistributedDataParallel(model)
-
-        def run_epoch(epoch: int) -> tuple[float, float]:
-            return train_epoch(trained, train_batches, optimizer, train_criterion, params, epoch, shard)
+    run_epoch = globals()[ENGINES[engine].builder](model, train_batches, params, train_criterion, shard, resident)
     setup_seconds = time.perf_counter() - setup_start
     for epoch in range(1, params.epochs + 1):
         start = time.perf_counter()

@@ -87,9 +87,20 @@ STRATEGIES = {
     "undersample": Strategy("every class cut to the smallest", undersample=True),
 }
 
+@dataclass(frozen=True)
+class Engine:
+    """A value of train_imdb.engine and train_images.engine (besides auto: graph where it can run, else eager)."""
+
+    label: str
+    builder: str  # its function in reprolab.core.engines: (model, train batches, params, loss, shard, resident)
+    # -> a function from an epoch number to that epoch's training loss and accuracy
+    needs: str = ""  # why it runs only on CUDA, on batches of one shape and in one process; "" if it runs anywhere
+
+
 ENGINES = {
-    "eager": "one Python step per batch, on any device",
-    "graph": "the training split held on the GPU, one CUDA graph per step",
+    "eager": Engine("one Python step per batch, on any device, in DDP under torchrun", "eager_epochs"),
+    "graph": Engine("the training split held on the GPU, one CUDA graph per step", "graph_epochs",
+                    needs="CUDA graphs"),
 }
 
 
