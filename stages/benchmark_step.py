@@ -87,7 +87,8 @@ def main() -> None:
     source = getattr(loaded.data, stage_choice(params.dataset, loaded.images.datasets,
                                                "benchmark_step.dataset (one of images.datasets)"))
     device = resolve_device(params.device, "benchmark_step.device")
-    tracks = {"imdb": imdb_variants(device, params.batches), "images": image_variants(params.dataset, source, device, params.batches)}
+    tracks = {"imdb": imdb_variants(device, params.batches),
+              "images": image_variants(params.dataset, source, device, params.batches)}
     rows, csvs = [], {}
     for track, results in tracks.items():
         csv_rows = []

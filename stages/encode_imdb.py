@@ -11,7 +11,8 @@ def main() -> None:
     parse_stage_args(__file__, __doc__)
     params = load_params("encode_imdb")
     corpus = load_corpus(TOKENS)
-    rows = {split: select_subset(corpus.labels[split], params.encode_imdb.n, params.encode_imdb.balanced, split) for split in SPLITS}
+    subset = params.encode_imdb
+    rows = {split: select_subset(corpus.labels[split], subset.n, subset.balanced, split) for split in SPLITS}
     vocab = load_vocab(VOCAB, corpus)
     encoded = {kind: encode_inputs(corpus, vocab, kind, rows) for kind in {spec.inputs for spec in IMDB_MODELS.values()}}
     save_inputs({model: encoded[spec.inputs] for model, spec in IMDB_MODELS.items()}, IMDB_INPUTS)

@@ -78,7 +78,8 @@ def fetch(url: str, expected: str, dest: str | os.PathLike, param: str, hint: st
 
 
 def fetch_first(sources: Sequence, dest: str | os.PathLike, param: str, hint: str) -> str:
-    """Fetch the first of sources (each `at` a location, with its `sha256`) that can be had: a path that exists, else a URL that answers.
+    """Fetch the first of sources (each `at` a location, with its `sha256`) that can be had: a path that exists,
+    else a URL that answers.
 
     A local path that is absent is skipped, as is a URL that cannot be reached; a file that is had
     but fails its checksum stops the fetch. Returns the location used.

@@ -66,7 +66,8 @@ Engine, Precision = _choice(("auto", *ENGINES)), _choice(("fp32", "bf16"))  # au
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$"), AfterValidator(str.lower)]
 Md5s = _expect(dict[Literal[IDX_FILES], Annotated[str, Field(pattern=r"^[0-9a-fA-F]{32}$")]],
                "a mapping of IDX file names to md5 digests (32 hex digits) of their decompressed content")
-Folders = _list(Annotated[str, Field(min_length=1)], "a non-empty list of folders holding the four IDX files, or 'download'")
+Folders = _list(Annotated[str, Field(min_length=1)],
+                "a non-empty list of folders holding the four IDX files, or 'download'")
 ClassIds = _list(Annotated[int, Field(ge=0, lt=NUM_IMAGE_CLASSES)],
                  f"a non-empty list of distinct class ids from 0 to {NUM_IMAGE_CLASSES - 1}")
 Workers = _list(Annotated[int, Field(ge=0)], "a non-empty list of distinct integers >= 0")
@@ -240,7 +241,8 @@ def _sweep_values(key: str | None, choices: tuple[str, ...]) -> tuple[Any, Any]:
     """A sweep's list, if listed: each value checked as the sweeps.base key it sets, or as one of its choices."""
     field = ImdbRun.model_fields[key] if key else None
     item = Annotated[(field.annotation, Field(), *field.metadata)] if field else Literal[choices]
-    expected = "a non-empty list of distinct values, each " + (field.description if field else "one of " + ", ".join(choices))
+    each = field.description if field else "one of " + ", ".join(choices)
+    expected = f"a non-empty list of distinct values, each {each}"
     return _list(item, expected) | None, Field(None, description=expected)
 
 
@@ -328,7 +330,8 @@ def unknown_key(dotted: str, known: Any) -> str:
     or the closest spelling."""
     *section, key = dotted.split(".")
     initials = "".join(word[0] for word in re.split(r"[\W_]+", key) if word)
-    close = [initials] if len(initials) > 1 and initials in known else difflib.get_close_matches(key, sorted(known), n=1)
+    close = [initials] if len(initials) > 1 and initials in known else \
+        difflib.get_close_matches(key, sorted(known), n=1)
     hint = f"did you mean {'.'.join([*section, close[0]])}?" if close else "known keys: " + ", ".join(sorted(known))
     return f"unknown key {dotted} ({hint})"
 

@@ -18,7 +18,8 @@ from reprolab.core.engines import fit
 from reprolab.core.errors import UserError
 from reprolab.core.parallel import one_at_a_time
 from reprolab.core.params import TrainingRun
-from reprolab.core.train import Batch, Criterion, Evaluation, Run, evaluate, expected_initial_loss, initial_loss, perplexity
+from reprolab.core.train import (Batch, Criterion, Evaluation, Run, evaluate, expected_initial_loss, initial_loss,
+                                 perplexity)
 
 
 @contextmanager

@@ -209,7 +209,7 @@ def load_vocab(src: str | os.PathLike, corpus: TokenizedCorpus) -> list[str]:
         words = json.loads(Path(src).read_text())["words"]
     except (*READ_ERRORS, TypeError) as err:
         raise UserError(f"{src}: unreadable vocabulary ({err}); {rerun}") from None
-    if not isinstance(words, list) or len(set(map(str, words))) != len(words) or not all(isinstance(w, str) for w in words):
+    if not (isinstance(words, list) and all(isinstance(w, str) for w in words) and len(set(words)) == len(words)):
         raise UserError(f"{src}: not a vocabulary (its 'words' must be a list of distinct words); {rerun}")
     unknown = set(words).difference(corpus.words)
     if unknown:
