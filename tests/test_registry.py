@@ -27,6 +27,17 @@ def data_for(model: str) -> dict:
     return {"train": make(64), "test": make(32, seed=1)}
 
 
+def package_with(tmp_path, family: str, entry: str, module: str = "", code: str = "") -> dict:
+    """A copy of the package with entry first in the registry's family (and code appended to module), as a README
+    recipe has it; the environment that imports that copy (and the tests' helpers)."""
+    shutil.copytree(REPO / "src/reprolab", tmp_path / "reprolab")
+    registry = tmp_path / "reprolab/core/registry.py"
+    registry.write_text(registry.read_text().replace(f"{family} = {{\n", f"{family} = {{\n    {entry},\n", 1))
+    if module:
+        (tmp_path / "reprolab" / module).write_text((tmp_path / "reprolab" / module).read_text() + code)
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO / "tests")])}
+
+
 @pytest.mark.parametrize("model", sorted(IMDB_MODELS))
 def test_every_imdb_model_builds_batches_and_trains_through_the_registry(model):
     """A sweep's base or train_imdb naming a model trains exactly that model on the data form it reads."""
@@ -77,15 +88,10 @@ print(type(imdb_run(params, data, NUM_FEATURES, 32, torch.device("cpu")).model).
 
 def test_a_model_added_as_the_readme_says_is_accepted_and_trains(tmp_path):
     """The README's steps: a class in imdb/models.py and its entry in core/registry.py; params accept it, it trains."""
-    shutil.copytree(REPO / "src/reprolab", tmp_path / "reprolab")
-    registry_file, module = tmp_path / "reprolab/core/registry.py", tmp_path / "reprolab/imdb/models.py"
-    registry_file.write_text(registry_file.read_text().replace("IMDB_MODELS = {\n", "IMDB_MODELS = {\n    \"bag_max\": ImdbModel("
-                                                               "label=\"max-pooled word vectors\", builder=\"BagMax\", "
-                                                               "inputs=\"bags\"),\n"))
-    module.write_text(module.read_text() + NEW_MODEL)
+    env = package_with(tmp_path, "IMDB_MODELS", '"bag_max": ImdbModel(label="max-pooled word vectors", '
+                       'builder="BagMax", inputs="bags")', "imdb/models.py", NEW_MODEL)
     params = committed_params().replace("  model: embedding_bag", "  model: bag_max", 1)
     (tmp_path / "params.yaml").write_text(params)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO / "tests")])}
     run = subprocess.run([sys.executable, "-c", TRAIN_IT, str(tmp_path / "params.yaml")], env=env, capture_output=True,
                          text=True)
     assert run.returncode == 0, run.stderr
@@ -114,13 +120,9 @@ print(list(params.listed()), params.listed()["momentum"], point_params(params.ba
 
 def test_a_sweep_added_as_the_readme_says_is_read_checked_and_set(tmp_path):
     """The README's steps for a sweep of a sweeps.base key: its entry in core/registry.py and its values in params.yaml."""
-    shutil.copytree(REPO / "src/reprolab", tmp_path / "reprolab")
-    registry_file = tmp_path / "reprolab/core/registry.py"
-    registry_file.write_text(registry_file.read_text().replace("SWEEPS = {\n", "SWEEPS = {\n    \"momentum\": Sweep(\"SGD momentum\", "
-                                                               "\"momentum\"),\n"))
+    env = package_with(tmp_path, "SWEEPS", '"momentum": Sweep("SGD momentum", "momentum")')
     params = committed_params().replace("  points:", "  points:\n    momentum: [0.0, 0.9]", 1)
     (tmp_path / "params.yaml").write_text(params)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     run = subprocess.run([sys.executable, "-c", SWEEP_IT, str(tmp_path / "params.yaml")], env=env, capture_output=True,
                          text=True)
     assert run.returncode == 0, run.stderr
@@ -163,14 +165,10 @@ print(type(model).__name__, result.test.accuracy >= 0)
 
 def test_an_image_model_added_as_the_readme_says_is_accepted_and_trains(tmp_path):
     """The README's steps: a class in images/models.py and its entry in core/registry.py; params accept it, it trains."""
-    shutil.copytree(REPO / "src/reprolab", tmp_path / "reprolab")
-    registry_file, module = tmp_path / "reprolab/core/registry.py", tmp_path / "reprolab/images/models.py"
-    registry_file.write_text(registry_file.read_text().replace("IMAGE_MODELS = {\n", "IMAGE_MODELS = {\n    \"tiny\": "
-                                                               "ImageModel(\"one linear layer\", \"TinyNet\"),\n"))
-    module.write_text(module.read_text() + NEW_IMAGE_MODEL)
+    env = package_with(tmp_path, "IMAGE_MODELS", '"tiny": ImageModel("one linear layer", "TinyNet")',
+                       "images/models.py", NEW_IMAGE_MODEL)
     params = committed_params().replace("  model: cnn", "  model: tiny", 1)
     (tmp_path / "params.yaml").write_text(params)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     run = subprocess.run([sys.executable, "-c", TRAIN_IMAGES, str(tmp_path / "params.yaml")], env=env,
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
@@ -193,17 +191,13 @@ print(params.images.datasets, tuple(arrays["train_images"].shape), arrays["class
 
 def test_a_dataset_added_as_the_readme_says_is_checked_and_fetched(tmp_path):
     """The README's steps: an IMAGE_DATASETS entry in core/registry.py, and data.<name> and images.datasets in params."""
-    shutil.copytree(REPO / "src/reprolab", tmp_path / "reprolab")
-    registry_file = tmp_path / "reprolab/core/registry.py"
-    registry_file.write_text(registry_file.read_text().replace("IMAGE_DATASETS = {\n", "IMAGE_DATASETS = {\n    \"kmnist\": "
-                                                               "ImageDataset(\"KMNIST\"),\n"))
+    env = package_with(tmp_path, "IMAGE_DATASETS", '"kmnist": ImageDataset("KMNIST")')
     md5 = write_idx_folder(tmp_path / "kmnist", compress=False)
     entry = (f"  kmnist:\n    sources: [{tmp_path / 'kmnist'}]\n    raw_md5: {json.dumps(md5)}\n"
              "    mean: 0.19\n    std: 0.35\n")
     params = committed_params().replace("data:\n", "data:\n" + entry, 1).replace("  datasets: [fashion_mnist]",
                                                                                "  datasets: [fashion_mnist, kmnist]", 1)
     (tmp_path / "params.yaml").write_text(params)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     command = [sys.executable, "-c", FETCH_DATASET, str(tmp_path / "params.yaml"), str(tmp_path / "kmnist.pt")]
     run = subprocess.run(command, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
@@ -227,15 +221,11 @@ print(params.images.strategies[0], batches.weights is not None, [round(w, 3) for
 
 def test_a_strategy_added_as_the_readme_says_is_accepted_and_rebalances(tmp_path):
     """The README's steps: a STRATEGIES entry combining the registry's means, and its name in images.strategies."""
-    shutil.copytree(REPO / "src/reprolab", tmp_path / "reprolab")
-    registry_file = tmp_path / "reprolab/core/registry.py"
-    registry_file.write_text(registry_file.read_text().replace("STRATEGIES = {\n", "STRATEGIES = {\n    \"both\": Strategy("
-                                                               "\"sampler and weighted loss\", sampler=True, "
-                                                               "class_weights=True),\n"))
+    env = package_with(tmp_path, "STRATEGIES", '"both": Strategy("sampler and weighted loss", sampler=True, '
+                       'class_weights=True)')
     params = committed_params().replace("  strategies: [none, weighted_sampler, class_weights, undersample]",
                                         "  strategies: [both, none]", 1)
     (tmp_path / "params.yaml").write_text(params)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     run = subprocess.run([sys.executable, "-c", DRAW_BATCHES, str(tmp_path / "params.yaml")], env=env,
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
@@ -279,14 +269,10 @@ print(engine, len(results))
 
 def test_an_engine_added_as_the_readme_says_is_accepted_and_trains(tmp_path):
     """The README's steps: a function in core/engines.py and its ENGINES entry; params accept it, fit() runs it."""
-    shutil.copytree(REPO / "src/reprolab", tmp_path / "reprolab")
-    registry_file, module = tmp_path / "reprolab/core/registry.py", tmp_path / "reprolab/core/engines.py"
-    registry_file.write_text(registry_file.read_text().replace("ENGINES = {\n", "ENGINES = {\n    \"twice\": Engine("
-                                                               "\"each epoch twice\", \"twice_epochs\"),\n"))
-    module.write_text(module.read_text() + NEW_ENGINE)
+    env = package_with(tmp_path, "ENGINES", '"twice": Engine("each epoch twice", "twice_epochs")', "core/engines.py",
+                       NEW_ENGINE)
     params = committed_params().replace("  engine: auto ", "  engine: twice ", 1)
     (tmp_path / "params.yaml").write_text(params)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO / "tests")])}
     run = subprocess.run([sys.executable, "-c", FIT_WITH_ENGINE, str(tmp_path / "params.yaml")], env=env,
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
