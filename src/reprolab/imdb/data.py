@@ -370,8 +370,9 @@ def _bags_problem(bags: Bags, num_features: int) -> str | None:
     if len(offsets) != len(bags.labels) + 1 or offsets[0] != 0 or offsets[-1] != len(bags.ids) \
             or np.any(np.diff(offsets) < 0):
         return "offsets do not split the ids into one bag per label"
-    if len(bags.ids) and int(bags.ids.max()) >= num_features:
-        return f"word id {int(bags.ids.max())} in a one-hot width of {num_features}"
+    largest = int(bags.ids.max()) if len(bags.ids) else -1
+    if largest >= num_features:
+        return f"word id {largest} in a one-hot width of {num_features}"
     if np.any((bags.labels != 0) & (bags.labels != 1)):
         return "labels other than 0 and 1"
     return None
