@@ -14,7 +14,10 @@ from reprolab.imdb.sweeps import point_metrics, subset_bags, train_point, turn_u
 def main() -> None:
     parse_stage_args(__file__, __doc__)
     params = load_params("evaluate_imdb", "sweeps")
-    train, reviews = params.sweeps.overfit_run(), params.sweeps.overfit.reviews
+    schedule = params.sweeps.overfit.model_dump(exclude={"reviews"})  # sweeps.base, trained on fewer reviews for longer
+    train = params.sweeps.base.model_copy(update=schedule).named("sweeps.base", **{
+        key: f"sweeps.overfit.{key}" for key in schedule})
+    reviews = params.sweeps.overfit.reviews
     device = resolve_device(train.device, "sweeps.base.device")
     ensure_writable(OVERFIT / "metrics.json")
     bags, num_features = load_bags(imdb_inputs(train.model))

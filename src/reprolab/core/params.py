@@ -1,12 +1,10 @@
-"""params.yaml: one pydantic model per section, in the YAML's shape, checked before a stage does any work.
-
-Each field's description says what its value must be. A failed check becomes one line that names the file, the
-dotted key, what was expected and what was found; an unknown key names the closest known one.
-"""
+"""params.yaml: one pydantic model per section, in the YAML's shape, checked before a stage does any work. A failed
+check is one line: the file, the dotted key, what it must be (its description) and what it is."""
 
 import difflib
 import os
 import re
+from functools import reduce
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -16,12 +14,10 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr,
 from pydantic_core import PydanticCustomError
 
 from reprolab.core.errors import UserError
-from reprolab.core.registry import (ENGINES, IMAGE_DATASETS, IMAGE_MODELS, IMDB_MODELS, STRATEGIES, SWEEPS,
-                                    TOKENIZERS)
+from reprolab.core.registry import (ENGINES, IDX_FILES, IMAGE_DATASETS, IMAGE_MODELS, IMDB_MODELS, NUM_IMAGE_CLASSES,
+                                    STRATEGIES, SWEEPS, TOKENIZERS)
 
 PARAMS_FILE = "params.yaml"
-IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-NUM_IMAGE_CLASSES = 10
 
 
 def _expect(kind: Any, expected: str, *checks: Any) -> Any:
@@ -40,8 +36,8 @@ def _list(item: Any, expected: str) -> Any:
     return _expect(tuple[item, ...], expected, Field(strict=False, min_length=1), AfterValidator(_distinct))
 
 
-def _choice(choices: Any, expected: str = "one of ") -> Any:
-    return _expect(Literal[tuple(choices)], expected + ", ".join(choices))
+def _choice(choices: Any) -> Any:
+    return _expect(Literal[tuple(choices)], "one of " + ", ".join(choices))
 
 
 def _choices(choices: Any) -> Any:
@@ -63,11 +59,11 @@ Fraction = _expect(float, "a number in (0, 1]", Field(gt=0, le=1))
 Flag = _expect(bool, "true or false")
 Device, Optimizer, Head = _choice(("auto", "cpu", "cuda")), _choice(("sgd", "adam")), _choice(("bce", "ce"))
 Engine, Precision = _choice(("auto", *ENGINES)), _choice(("fp32", "bf16"))  # auto: graph on CUDA, eager elsewhere
+Dataset = _choice(IMAGE_DATASETS)
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$"), AfterValidator(str.lower)]
 Md5s = _expect(dict[Literal[IDX_FILES], Annotated[str, Field(pattern=r"^[0-9a-fA-F]{32}$")]],
                "a mapping of IDX file names to md5 digests (32 hex digits) of their decompressed content")
-Folders = _list(Annotated[str, Field(min_length=1)],
-                "a non-empty list of folders holding the four IDX files, or 'download'")
+Folders = _list(Annotated[str, Field(min_length=1)], "a non-empty list of folders with the 4 IDX files, or 'download'")
 ClassIds = _list(Annotated[int, Field(ge=0, lt=NUM_IMAGE_CLASSES)],
                  f"a non-empty list of distinct class ids from 0 to {NUM_IMAGE_CLASSES - 1}")
 Workers = _list(Annotated[int, Field(ge=0)], "a non-empty list of distinct integers >= 0")
@@ -80,6 +76,28 @@ class Section(BaseModel):
     """A params.yaml mapping: every key known, every value checked, nothing changed after loading."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    _section: str = PrivateAttr("params")
+    _keys: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def section(self) -> str:
+        """The dotted params.yaml key this section came from, for messages."""
+        return self._section
+
+    def key(self, name: str) -> str:
+        """The dotted params.yaml key the value of name came from, for messages."""
+        return self._keys.get(name, f"{self._section}.{name}")
+
+    def named(self, section: str, **keys: str) -> Self:
+        """This section, said in messages to come from section (and from keys, the names given)."""
+        named = self.model_copy()
+        named._section, named._keys = section, {**self._keys, **keys}
+        return named
+
+
+def section(name: str, *bases: type[BaseModel], **keys: Any) -> Any:
+    """A section that is only its keys (and those of bases), declared as key=kind in the YAML's order."""
+    return create_model(name, __base__=bases or Section, **keys)
 
 
 def rule(key: str, expected: str) -> PydanticCustomError:
@@ -87,32 +105,12 @@ def rule(key: str, expected: str) -> PydanticCustomError:
     return PydanticCustomError("rule", "{key} must be {expected}", {"key": key, "expected": expected})
 
 
-class ArchiveSource(Section):
-    at: Annotated[str, AfterValidator(_location)]
-    sha256: Sha256
-
-
-Archives = _list(ArchiveSource, "a non-empty list of {at: a local path or a URL (http://, https://, file://), "
-                                "sha256: 64 hex digits}")
-
-
-class ImdbData(Section):
-    sources: Archives
-
-
-class ImageData(Section):
-    sources: Folders
-    raw_md5: Md5s
-    mean: NonNegative
-    std: Positive
-
-
-Data = create_model("Data", __base__=Section, imdb=ImdbData, **{name: ImageData for name in IMAGE_DATASETS})
-
-
-class Imdb(Section):
-    tokenizer: _choice(TOKENIZERS)
-    vocab_size: PositiveInt
+ArchiveSource = section("ArchiveSource", at=Annotated[str, AfterValidator(_location)], sha256=Sha256)
+ImdbData = section("ImdbData", sources=_list(ArchiveSource, "a non-empty list of {at: a local path or a URL (http://, "
+                                                            "https://, file://), sha256: 64 hex digits}"))
+ImageData = section("ImageData", sources=Folders, raw_md5=Md5s, mean=NonNegative, std=Positive)
+Data = section("Data", imdb=ImdbData, **{name: ImageData for name in IMAGE_DATASETS})
+Imdb = section("Imdb", tokenizer=_choice(TOKENIZERS), vocab_size=PositiveInt)
 
 
 class EncodeImdb(Section):
@@ -126,38 +124,10 @@ class EncodeImdb(Section):
         return self
 
 
-class TrainingRun(Section):
-    """Optimizer, schedule, seed and device: what every training section shares."""
-
-    _section: str = PrivateAttr("params")
-    _keys: dict[str, str] = PrivateAttr(default_factory=dict)
-    optimizer: Optimizer
-    lr: Positive
-    momentum: NonNegative
-    weight_decay: NonNegative
-    batch_size: PositiveInt
-    epochs: PositiveInt
-    seed: NonNegativeInt
-    grad_clip: NonNegative
-    device: Device
-    engine: Engine
-    deterministic: Flag
-    precision: Precision
-
-    @property
-    def section(self) -> str:
-        """The dotted params.yaml key this run came from, for messages."""
-        return self._section
-
-    def key(self, name: str) -> str:
-        """The dotted params.yaml key the value of name came from, for messages."""
-        return self._keys.get(name, f"{self._section}.{name}")
-
-    def named(self, section: str, **keys: str) -> Self:
-        """This run, said in messages to come from section (and from keys, the names given)."""
-        run = self.model_copy()
-        run._section, run._keys = section, {**self._keys, **keys}
-        return run
+# Optimizer, schedule, seed and device: what every training section shares.
+TrainingRun = section("TrainingRun", optimizer=Optimizer, lr=Positive, momentum=NonNegative, weight_decay=NonNegative,
+                      batch_size=PositiveInt, epochs=PositiveInt, seed=NonNegativeInt, grad_clip=NonNegative,
+                      device=Device, engine=Engine, deterministic=Flag, precision=Precision)
 
 
 class Processes(Section):
@@ -173,68 +143,18 @@ class Processes(Section):
         return self
 
 
-class ImdbRun(TrainingRun):
-    """sweeps.base, and with processes train_imdb."""
-
-    model: _choice(IMDB_MODELS)
-    hidden: PositiveInt
-    head: Head
-    shuffle: Flag
-
-
-class TrainImdb(ImdbRun, Processes):
-    pass
-
-
-class TrainImages(TrainingRun, Processes):
-    model: _choice(IMAGE_MODELS)
-    hidden: PositiveInt
-
-
-class Evaluate(Section):
-    batch_size: PositiveInt
-
-
-class Images(Section):
-    datasets: _choices(IMAGE_DATASETS)
-    strategies: _choices(STRATEGIES)
-
-
-class Imbalance(Section):
-    classes: ClassIds
-    fraction: Fraction
-    seed: NonNegativeInt
-
-
-class BenchmarkLoader(Section):
-    dataset: _choice(IMAGE_DATASETS)
-    num_workers: Workers
-    prefetch_factor: Prefetch
-    batch_size: PositiveInt
-    batches: PositiveInt
-    epochs: PositiveInt
-    repeats: PositiveInt
-    io_delay_ms: NonNegative
-
-
-class BenchmarkStep(Section):
-    dataset: _choice(IMAGE_DATASETS)
-    batches: PositiveInt
-    device: Device
-
-
-class BenchmarkGpu(Section):
-    devices: CudaDevices
-    dataset: _choice(IMAGE_DATASETS)
-    epochs: PositiveInt
-    pipeline: Flag
-
-
-class Overfit(Section):
-    reviews: EvenPositive
-    epochs: PositiveInt
-    optimizer: Optimizer
-    lr: Positive
+ImdbRun = section("ImdbRun", TrainingRun, model=_choice(IMDB_MODELS), hidden=PositiveInt, head=Head, shuffle=Flag)
+TrainImdb = section("TrainImdb", ImdbRun, Processes)
+TrainImages = section("TrainImages", TrainingRun, Processes, model=_choice(IMAGE_MODELS), hidden=PositiveInt)
+Evaluate = section("Evaluate", batch_size=PositiveInt)
+Images = section("Images", datasets=_choices(IMAGE_DATASETS), strategies=_choices(STRATEGIES))
+Imbalance = section("Imbalance", classes=ClassIds, fraction=Fraction, seed=NonNegativeInt)
+BenchmarkLoader = section("BenchmarkLoader", dataset=Dataset, num_workers=Workers, prefetch_factor=Prefetch,
+                          batch_size=PositiveInt, batches=PositiveInt, epochs=PositiveInt, repeats=PositiveInt,
+                          io_delay_ms=NonNegative)
+BenchmarkStep = section("BenchmarkStep", dataset=Dataset, batches=PositiveInt, device=Device)
+BenchmarkGpu = section("BenchmarkGpu", devices=CudaDevices, dataset=Dataset, epochs=PositiveInt, pipeline=Flag)
+Overfit = section("Overfit", reviews=EvenPositive, epochs=PositiveInt, optimizer=Optimizer, lr=Positive)
 
 
 def _sweep_values(key: str | None, choices: tuple[str, ...]) -> tuple[Any, Any]:
@@ -246,8 +166,7 @@ def _sweep_values(key: str | None, choices: tuple[str, ...]) -> tuple[Any, Any]:
     return _list(item, expected) | None, Field(None, description=expected)
 
 
-Points = create_model("Points", __base__=Section,
-                      **{name: _sweep_values(sweep.key, sweep.choices) for name, sweep in SWEEPS.items()})
+Points = section("Points", **{name: _sweep_values(sweep.key, sweep.choices) for name, sweep in SWEEPS.items()})
 
 
 class Sweeps(Section):
@@ -260,34 +179,12 @@ class Sweeps(Section):
         """The sweeps params.yaml lists, with their values."""
         return {name: values for name, values in self.points if values is not None}
 
-    def overfit_run(self) -> ImdbRun:
-        """sweeps.base with the overfitting run's schedule."""
-        return self.base.model_copy(update=self.overfit.model_dump(exclude={"reviews"})).named("sweeps.overfit")
 
-
-class Params(Section):
-    """params.yaml; a stage loads the sections it reads."""
-
-    data: Data | None = None
-    imdb: Imdb | None = None
-    encode_imdb: EncodeImdb | None = None
-    train_imdb: TrainImdb | None = None
-    evaluate_imdb: Evaluate | None = None
-    images: Images | None = None
-    imbalance: Imbalance | None = None
-    train_images: TrainImages | None = None
-    evaluate_images: Evaluate | None = None
-    benchmark_loader: BenchmarkLoader | None = None
-    benchmark_step: BenchmarkStep | None = None
-    benchmark_gpu: BenchmarkGpu | None = None
-    sweeps: Sweeps | None = None
-
-    @model_validator(mode="after")
-    def _name_runs(self) -> Self:
-        for name, section in [*self, ("sweeps.base", self.sweeps and self.sweeps.base)]:
-            if isinstance(section, TrainingRun):
-                section._section = name
-        return self
+# params.yaml, section by section; a stage loads the sections it reads.
+Params = section("Params", **{name: (kind | None, None) for name, kind in dict(
+    data=Data, imdb=Imdb, encode_imdb=EncodeImdb, train_imdb=TrainImdb, evaluate_imdb=Evaluate, images=Images,
+    imbalance=Imbalance, train_images=TrainImages, evaluate_images=Evaluate, benchmark_loader=BenchmarkLoader,
+    benchmark_step=BenchmarkStep, benchmark_gpu=BenchmarkGpu, sweeps=Sweeps).items()})
 
 
 def load_params(*sections: str, path: str | os.PathLike = PARAMS_FILE) -> Params:
@@ -297,11 +194,15 @@ def load_params(*sections: str, path: str | os.PathLike = PARAMS_FILE) -> Params
         if name not in raw:
             raise UserError(f"{path}: missing section '{name}'")
     try:
-        return Params.model_validate({key: value for key, value in raw.items()
-                                      if key in sections or key not in Params.model_fields})
+        params = Params.model_validate({key: value for key, value in raw.items()
+                                        if key in sections or key not in Params.model_fields})
     except ValidationError as err:
         errors = sorted(err.errors(), key=lambda error: error["type"] != "extra_forbidden")
         raise UserError(f"{path}: {one_line(errors[0], raw)}") from None
+    for name, section in [*params, ("sweeps.base", params.sweeps and params.sweeps.base)]:
+        if section:
+            section._section = name
+    return params
 
 
 def one_line(error: dict, raw: dict) -> str:
@@ -314,20 +215,16 @@ def one_line(error: dict, raw: dict) -> str:
                       if isinstance(kind, type) and issubclass(kind, BaseModel)), None)
     if error["type"] == "extra_forbidden" and len(loc) == 1 and model:
         return unknown_key(".".join([*keys, str(loc[0])]), model.model_fields)
-    if error["type"] == "missing" and not loc:
-        return f"missing {'.'.join(keys)} (expected {field.description or 'a mapping'})"
     expected = field.description or "a mapping"
+    if error["type"] == "missing" and not loc:
+        return f"missing {'.'.join(keys)} (expected {expected})"
     if error["type"] == "rule":
         keys, expected = [*keys, error["ctx"]["key"]], error["ctx"]["expected"]
-    value = raw
-    for key in keys:
-        value = value[key]
-    return f"{'.'.join(keys)} must be {expected}, got {value!r}"
+    return f"{'.'.join(keys)} must be {expected}, got {reduce(lambda mapping, key: mapping[key], keys, raw)!r}"
 
 
 def unknown_key(dotted: str, known: Any) -> str:
-    """The complaint about an unknown key, with the key a typo most likely meant: its initials (learning_rate -> lr)
-    or the closest spelling."""
+    """An unknown key, and the key a typo most likely meant: its initials (learning_rate -> lr), else the closest."""
     *section, key = dotted.split(".")
     initials = "".join(word[0] for word in re.split(r"[\W_]+", key) if word)
     close = [initials] if len(initials) > 1 and initials in known else \

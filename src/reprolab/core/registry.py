@@ -69,6 +69,10 @@ IMAGE_DATASETS = {
     "mnist": ImageDataset("MNIST"),
     "fashion_mnist": ImageDataset("FashionMNIST"),
 }
+# Every image dataset has ten classes, in four IDX files: train then test, images then labels.
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+NUM_IMAGE_CLASSES = 10
+
 
 @dataclass(frozen=True)
 class Strategy:

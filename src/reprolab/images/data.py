@@ -13,8 +13,8 @@ from reprolab.core.batches import TensorBatches
 from reprolab.core.distributed import SINGLE, Shard
 from reprolab.core.errors import UserError
 from reprolab.core.fetch import fetch
-from reprolab.core.params import IDX_FILES, NUM_IMAGE_CLASSES, ImageData, Imbalance
-from reprolab.core.registry import IMAGE_DATASETS, STRATEGIES
+from reprolab.core.params import ImageData, Imbalance
+from reprolab.core.registry import IDX_FILES, IMAGE_DATASETS, NUM_IMAGE_CLASSES, STRATEGIES
 from reprolab.images.idx import parse_idx, read_idx_bytes
 
 SPLIT_FILES = {"train": IDX_FILES[:2], "test": IDX_FILES[2:]}  # each split's images and labels files
