@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader
 
 from reprolab.core.atomic import atomic_path, csv_text, json_text
 from reprolab.core.batches import TensorBatches
+from reprolab.core.clock import phase
 from reprolab.core.cli import parse_stage_args, run_stage, stage_choice
 from reprolab.core.device import device_info, resolve_device
 from reprolab.core.params import ImageData, TrainingRun, load_params
@@ -35,6 +36,7 @@ def moved(device: torch.device):
     return lambda batch: tuple(t.to(device, non_blocking=True) for t in batch)
 
 
+@phase("measure")
 def imdb_variants(device: torch.device, limit: int) -> dict[str, dict[str, float]]:
     """The course's cached dense rows + DataLoader + nn.Linear, our dense one-hot model, our EmbeddingBag path (SGD).
 
@@ -60,6 +62,7 @@ def imdb_variants(device: torch.device, limit: int) -> dict[str, dict[str, float
     return results
 
 
+@phase("measure")
 def image_variants(dataset: str, source: ImageData, device: torch.device, limit: int) -> dict[str, dict[str, float]]:
     """The course's per-sample transform loop with its SimpleCNN, and TensorBatches with ours (Adam)."""
     arrays = load_images(images_file(dataset))

@@ -4,6 +4,7 @@ On CPU the points train side by side, one process per core; on a GPU (or on a fe
 """
 
 from reprolab.core.atomic import atomic_path, json_text
+from reprolab.core.clock import phase
 from reprolab.core.cli import parse_stage_args, run_stage, stage_choice
 from reprolab.core.device import resolve_device
 from reprolab.core.parallel import side_by_side
@@ -25,7 +26,8 @@ def main() -> None:
     training = (data if sweep == "tokenizer" else data[0])["train"]
     workers = point_workers(device, len(values), len(training.labels))
     print(f"sweep {sweep}: {len(values)} points, {workers} at a time", flush=True)
-    results = side_by_side(sweep_point, [(sweep, value, params, device, data) for value in values], workers)
+    with phase("train"):  # every point trained before any is written
+        results = list(side_by_side(sweep_point, [(sweep, value, params, device, data) for value in values], workers))
     with (atomic_path(stage_metrics("sweeps", sweep), directory=True) as metrics_dir,
           atomic_path(timings("sweeps", sweep), directory=True) as timings_dir):
         for value, (metrics, timing) in zip(values, results, strict=True):

@@ -84,7 +84,7 @@ def test_diverging_image_run_writes_no_model_or_metrics(tmp_path):
     params = train_params(section="train_images", optimizer="sgd", lr=1e6, epochs=2)
     criterion = loss_function("ce")
     with pytest.raises(UserError, match="train_images: training diverged"):
-        train_and_record(Run(SimpleCNN(), {"name": "cnn", "hidden": 0}, train, train, criterion, "eager", 10), params,
+        train_and_record(Run(SimpleCNN(), {"name": "cnn", "hidden": 0}, train, train, train, criterion, "eager", 10), params,
                          RunFiles(tmp_path / "metrics", tmp_path / "model.pt", tmp_path / "timings.json"),
                          torch.device("cpu"))
     assert sorted(os.listdir(tmp_path)) == []
@@ -232,7 +232,7 @@ def test_unwritable_output_folder_fails_before_training(tmp_path):
     batches = Batches([(torch.randn(4, 1, 28, 28), torch.arange(4))])
     criterion = loss_function("ce")
     with pytest.raises(UserError, match="cannot write .*model.pt there"):
-        train_and_record(Run(SimpleCNN(), {}, batches, batches, criterion, "eager", 10), train_params(),
+        train_and_record(Run(SimpleCNN(), {}, batches, batches, batches, criterion, "eager", 10), train_params(),
                          RunFiles(tmp_path / "metrics", tmp_path / "models/model.pt", tmp_path / "timings.json"),
                          torch.device("cpu"))
     assert not started and not (tmp_path / "metrics").exists()

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = ("sklearn", "matplotlib", "dvclive", "torchvision", "scipy")
 # every module a training stage imports; core/report.py (figures) and speed/course.py (the course's code) are where they belong
@@ -24,3 +25,20 @@ def test_the_text_stages_load_no_torch():
     """fetch, tokenize, vocabulary and encoding only read and write files: no torch either."""
     for module in ("core.fetch", "imdb.data", "core.params", "core.cli", "core.atomic", "core.paths"):
         assert "torch" not in loaded_after(f"import reprolab.{module}"), module
+
+
+def modules_after(statement: str) -> set[str]:
+    code = f"import sys\n{statement}\nprint(' '.join(sorted(sys.modules)))"
+    return set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+
+
+def test_seeding_and_plain_sgd_training_never_import_the_compiler():
+    """torch.use_deterministic_algorithms and an optimizer's first use import torch's compiler (dynamo, inductor:
+    hundreds of modules); deterministic seeding and the model's own plain-SGD steps (every sweep point) need neither."""
+    loaded = modules_after(
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\nimport torch\nfrom reprolab.imdb.sweeps import train_point\nfrom test_models import NUM_FEATURES, random_bags, "
+        "train_params\ntrain_point(train_params(optimizer='sgd', epochs=1), {'train': random_bags(64), "
+        "'test': random_bags(32, seed=1)}, NUM_FEATURES, torch.device('cpu'), 32)\n"
+        "assert torch.are_deterministic_algorithms_enabled()")
+    assert "reprolab.imdb.sweeps" in loaded
+    assert not {"torch._dynamo", "torch._inductor"} & loaded

@@ -158,7 +158,7 @@ def test_batches_cover_every_row_once_and_shuffle_reproducibly():
 def test_epoch_layout_on_the_host_equals_the_device_gather():
     bags = random_bags(37)
     with_empty_bag = Bags(ids=bags.ids, offsets=np.append(bags.offsets, bags.offsets[-1]), labels=np.append(bags.labels, 0))
-    batches = BagBatches(with_empty_bag, 8, torch.device("cpu"))
+    batches = BagBatches(with_empty_bag, 8, torch.device("cpu"), shuffle=True, generator=torch.Generator())
     order = torch.randperm(38, generator=torch.Generator().manual_seed(0))
     for laid_out, gathered in zip(batches._laid_out(order), batches._gathered(order), strict=True):
         assert torch.equal(laid_out, gathered)

@@ -66,6 +66,30 @@ def test_train_point_learns_with_sgd():
     assert epochs[-1].test.accuracy > 0.9
 
 
+def test_the_initial_loss_reads_the_training_split_in_order_at_the_evaluation_batch_size(monkeypatch):
+    """No hidden pass of batch-1 forwards, and no draw from the training order's generator: training comes out the
+    same whatever the evaluation batch size."""
+    import reprolab.core.train as train
+
+    bags = {"train": random_bags(96), "test": random_bags(32, seed=1)}
+    params = train_params(optimizer="sgd", lr=0.5, batch_size=1, epochs=2)
+    read = []
+
+    def evaluate(model, batches, *args, **kwargs):
+        batches = list(batches)
+        read.append(([len(labels) for *_, labels in batches], torch.cat([labels for *_, labels in batches])))
+        return original(model, batches, *args, **kwargs)
+    original = train.evaluate
+    monkeypatch.setattr(train, "evaluate", evaluate)
+    _, epochs = train_point(params, bags, NUM_FEATURES, torch.device("cpu"), 32)
+    sizes, labels = read[0]
+    assert sizes == [32, 32, 32] and labels.tolist() == bags["train"].labels.tolist()
+    read.clear()
+    _, other = train_point(params, bags, NUM_FEATURES, torch.device("cpu"), 48)
+    assert read[0][0] == [48, 48]
+    assert [(e.train_loss, e.test.loss) for e in other] == [(e.train_loss, e.test.loss) for e in epochs]
+
+
 def test_bare_repro_runs_every_stage_including_sweeps_and_report(tmp_path):
     project = Project(tmp_path / "repo")
     project.use_archive(write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz"))

@@ -12,6 +12,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from reprolab.core.clock import phase
 from reprolab.core.errors import UserError
 
 # errors that mean "this place cannot take the output", reported as one line naming it
@@ -55,35 +56,37 @@ def cannot_write(dest: Path, err: OSError) -> UserError:
 def atomic_path(dest: str | os.PathLike, directory: bool = False) -> Iterator[Path]:
     """Yield a temp path beside dest; on success move it onto dest, on failure remove it.
 
-    The temp name carries this process's id, so the next run removes what a killed run left.
+    The temp name carries this process's id, so the next run removes what a killed run left. Its time counts
+    as writing (clock), less the phases opened inside.
     """
-    dest = Path(dest)
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(dest)
-        prefix = f".{dest.name}.{os.getpid()}."
-        if directory:
-            tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=dest.parent))
-        else:
-            fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=dest.parent)
-            os.close(fd)
-            tmp = Path(name)
-    except OSError as err:
-        raise cannot_write(dest, err) from None
-    try:
-        yield tmp
-        _apply_umask(tmp)
-        if directory and dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    except BaseException as err:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
-        if isinstance(err, OSError) and err.errno in WRITE_ERRORS:
+    with phase("write"):
+        dest = Path(dest)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temps(dest)
+            prefix = f".{dest.name}.{os.getpid()}."
+            if directory:
+                tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=dest.parent))
+            else:
+                fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=dest.parent)
+                os.close(fd)
+                tmp = Path(name)
+        except OSError as err:
             raise cannot_write(dest, err) from None
-        raise
+        try:
+            yield tmp
+            _apply_umask(tmp)
+            if directory and dest.exists():
+                shutil.rmtree(dest)
+            os.replace(tmp, dest)
+        except BaseException as err:
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+            if isinstance(err, OSError) and err.errno in WRITE_ERRORS:
+                raise cannot_write(dest, err) from None
+            raise
 
 
 Folders = TypeVar("Folders")

@@ -7,7 +7,10 @@ import sys
 from collections.abc import Callable, Collection
 from pathlib import Path
 
+from reprolab.core import clock
+from reprolab.core.atomic import write_json
 from reprolab.core.errors import UserError
+from reprolab.core.paths import timings
 
 DVC_YAML = "dvc.yaml"
 
@@ -57,10 +60,13 @@ def _terminate(signum, frame) -> None:
 
 
 def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's main(); a UserError, an OS error or running out of memory becomes one line and exit status 1."""
+    """Run a stage's main(), then record where its time went; a UserError, an OS error or running out of memory
+    becomes one line and exit status 1."""
+    clock.start()
     signal.signal(signal.SIGTERM, _terminate)
     try:
         main()
+        _record_time()
     except UserError as err:
         _fail(str(err))
     except OSError as err:
@@ -71,6 +77,28 @@ def run_stage(main: Callable[[], None]) -> None:
         _fail("interrupted; nothing was written", status=130)
     except Terminated:
         _fail("terminated; nothing was written", status=143)
+
+
+def stage_name() -> str:
+    """The stage running: DVC's name for it (train_images@mnist), or the script and its argument when run by hand."""
+    name = os.environ.get("DVC_STAGE") or "@".join([Path(sys.argv[0]).stem, *sys.argv[1:2]])
+    return name.replace("/", "_").replace(":", "_")
+
+
+def _record_time() -> None:
+    """Write the stage's clock.account() to timings/stages/<stage>.json and print it; in a torchrun job, rank 0's.
+
+    Timings are a log: a failed write is a warning, not a failed stage.
+    """
+    if os.environ.get("RANK", "0") != "0":
+        return
+    name, account = stage_name(), clock.account()
+    try:
+        write_json(timings("stages", f"{name}.json"), {**{part: round(seconds, 3) for part, seconds in account.items()},
+                                                       "imported_torch": "torch" in sys.modules})
+    except (UserError, OSError) as err:
+        print(f"warning: timings not written: {err}", file=sys.stderr)
+    print(f"{name} took {clock.summary(account)}", flush=True)
 
 
 def _fail(message: str, status: int = 1) -> None:

@@ -17,6 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from reprolab.core.batches import TensorBatches, epoch_order
+from reprolab.core.clock import mark_first, phase
 from reprolab.core.distributed import SINGLE, Shard
 from reprolab.core.errors import UserError
 from reprolab.core.params import TrainingRun
@@ -53,6 +54,8 @@ def make_optimizer(model: nn.Module, params: TrainingRun, capturable: bool = Fal
 
     capturable: the optimizer keeps its step counts on the GPU, so a CUDA graph can hold its step.
     """
+    with phase("imports"):  # an optimizer's first use imports torch's compiler: counted as what it is
+        import torch._dynamo  # noqa: F401
     if params.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=params.lr, momentum=params.momentum, weight_decay=params.weight_decay)
     # fused: one kernel per step instead of a dozen passes over the 4M first-layer weights
@@ -60,7 +63,7 @@ def make_optimizer(model: nn.Module, params: TrainingRun, capturable: bool = Fal
                             capturable=capturable)
 
 
-def train_epoch(model: nn.Module, batches: Iterable[Batch], optimizer: torch.optim.Optimizer,
+def train_epoch(model: nn.Module, batches: Iterable[Batch], optimizer: torch.optim.Optimizer | None,
                 criterion: Criterion, params: TrainingRun, epoch: int, shard: Shard = SINGLE) -> tuple[float, float]:
     """One eager pass over batches; returns mean training loss and accuracy. A non-finite loss stops it.
 
@@ -93,7 +96,7 @@ def train_epoch(model: nn.Module, batches: Iterable[Batch], optimizer: torch.opt
 Step = Callable[[list[torch.Tensor], torch.Tensor], tuple[torch.Tensor, torch.Tensor, Callable[[], None]]]
 
 
-def batch_step(model: nn.Module, optimizer: torch.optim.Optimizer, criterion: Criterion, params: TrainingRun,
+def batch_step(model: nn.Module, optimizer: torch.optim.Optimizer | None, criterion: Criterion, params: TrainingRun,
                shard: Shard = SINGLE) -> Step:
     """How an eager epoch takes one batch: forward(inputs, labels) -> (logits, loss, step), step() the update.
 
@@ -263,8 +266,9 @@ Epochs = Callable[[int], tuple[float, float]]  # an epoch's number -> its mean t
 def eager_epochs(model: nn.Module, train_batches, params: TrainingRun, criterion: Criterion, shard: Shard,
                  resident=None) -> Epochs:
     """The eager engine: train_epoch's Python step per batch, the model wrapped in DDP in a job of several processes."""
-    optimizer = make_optimizer(model, params)
     trained = model if shard.world == 1 else DistributedDataParallel(model)
+    # the model's own plain-SGD step needs no optimizer, and an optimizer's first use imports torch's compiler
+    optimizer = None if steps_by_hand(trained, params) else make_optimizer(model, params)
     return lambda epoch: train_epoch(trained, train_batches, optimizer, criterion, params, epoch, shard)
 
 
@@ -287,11 +291,14 @@ def fit(model: nn.Module, train_batches, test_batches: Iterable[Batch], params: 
     data-parallel job only the main process evaluates (test is None elsewhere), on the whole test split.
     """
     setup_start = time.perf_counter()
-    run_epoch = globals()[ENGINES[engine].builder](model, train_batches, params, train_criterion, shard, resident)
+    with phase("train"):
+        run_epoch = globals()[ENGINES[engine].builder](model, train_batches, params, train_criterion, shard, resident)
     setup_seconds = time.perf_counter() - setup_start
     for epoch in range(1, params.epochs + 1):
         start = time.perf_counter()
-        train_loss, train_accuracy = run_epoch(epoch)  # returns after the epoch's one host sync
+        mark_first("epoch")
+        with phase("train"):
+            train_loss, train_accuracy = run_epoch(epoch)  # returns after the epoch's one host sync
         seconds = time.perf_counter() - start
         test = evaluate(model, test_batches, test_criterion, params.precision) if shard.main else None
         require_finite(params, {"train": train_loss, **({"test": test.loss} if test else {})}, f"after epoch {epoch}")

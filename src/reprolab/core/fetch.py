@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlparse
 from tqdm import tqdm
 
 from reprolab.core.atomic import atomic_path
+from reprolab.core.clock import phase
 from reprolab.core.errors import UserError
 
 CHUNK = 1 << 20
@@ -77,6 +78,7 @@ def fetch(url: str, expected: str, dest: str | os.PathLike, param: str, hint: st
             )
 
 
+@phase("load")
 def fetch_first(sources: Sequence, dest: str | os.PathLike, param: str, hint: str) -> str:
     """Fetch the first of sources (each `at` a location, with its `sha256`) that can be had: a path that exists,
     else a URL that answers.

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from reprolab.core.atomic import atomic_path, ensure_writable, json_text, save_torch, write_json
+from reprolab.core.clock import phase
 from reprolab.core.device import device_info
 from reprolab.core.distributed import SINGLE, Shard
 from reprolab.core.engines import fit
@@ -25,7 +26,8 @@ from reprolab.core.train import (Batch, Criterion, Evaluation, Run, evaluate, ex
 @contextmanager
 def _live(directory: Path) -> Iterator:
     """A DVCLive logger that only writes files: dvc.yaml declares them, DVC does the rest."""
-    from dvclive import Live  # imported here: a second or more, and only the stages that log need it
+    with phase("imports"):
+        from dvclive import Live  # imported here: only the stages that log need it
 
     live = Live(dir=str(directory), save_dvc_exp=False, dvcyaml=None, report=None)
     try:
@@ -62,7 +64,7 @@ def train_and_record(run: Run, params: TrainingRun, files: RunFiles, device: tor
         ensure_writable(files.metrics, files.model, files.timings)
     start = time.perf_counter()
     num_classes, expected = run.num_classes, expected_initial_loss(run.num_classes)
-    first_loss = initial_loss(run.model, run.train_batches, run.criterion, shard)
+    first_loss = initial_loss(run.model, run.train_in_order, run.criterion, shard)
     epochs = fit(run.model, run.train_batches, run.test_batches, params, run.train_criterion or run.criterion,
                  run.criterion, run.engine, shard, run.resident)
     if not shard.main:
@@ -103,6 +105,7 @@ def save_checkpoint(model: nn.Module, config: dict, path: str | Path) -> None:
     save_torch(path, {"config": config, "state_dict": model.state_dict()})
 
 
+@phase("load")
 def load_model(path: str | Path, build: Callable[[dict], nn.Module], device: torch.device,
                stage: str) -> tuple[nn.Module, dict]:
     """The model a checkpoint from save_checkpoint holds, build(its config) with its weights loaded on device, and
@@ -140,9 +143,10 @@ def evaluate_and_record(model: nn.Module, batches: Iterable[Batch], criterion: C
     """Headline metrics (metrics.json: accuracy, loss, perplexity, macro F1), per-class precision/recall/F1
     (per_class.json), the confusion matrix as a DVC plot and a PNG, and for two classes the ROC as both.
     """
-    from sklearn.metrics import classification_report
+    with phase("imports"):
+        from sklearn.metrics import classification_report
 
-    from reprolab.core.report import confusion_figure, roc_figure, save_figure
+        from reprolab.core.report import confusion_figure, roc_figure, save_figure
 
     result = evaluate(model, batches, criterion, precision)
     if not math.isfinite(result.perplexity):

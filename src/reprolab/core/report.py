@@ -12,10 +12,12 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from reprolab.core.atomic import atomic_path  # noqa: E402
+from reprolab.core.clock import phase  # noqa: E402
 
 PNG_METADATA = {"Software": None}  # no version string, so the bytes change only with the picture
 
 
+@phase("write")
 def save_figure(figure: plt.Figure, path: str | Path) -> None:
     """Write figure as PNG atomically and close it."""
     with atomic_path(path) as tmp:
@@ -23,6 +25,7 @@ def save_figure(figure: plt.Figure, path: str | Path) -> None:
     plt.close(figure)
 
 
+@phase("write")
 def confusion_figure(labels: Sequence[int], predictions: Sequence[int], class_names: list[str], title: str) -> plt.Figure:
     """Heat map of the confusion matrix, counts in the cells."""
     from sklearn.metrics import ConfusionMatrixDisplay
@@ -36,6 +39,7 @@ def confusion_figure(labels: Sequence[int], predictions: Sequence[int], class_na
     return figure
 
 
+@phase("write")
 def roc_figure(labels: Sequence[int], scores: Sequence[float], title: str) -> plt.Figure:
     """The ROC curve of a binary classifier, its area in the legend."""
     from sklearn.metrics import RocCurveDisplay
@@ -49,6 +53,7 @@ def roc_figure(labels: Sequence[int], scores: Sequence[float], title: str) -> pl
     return figure
 
 
+@phase("write")
 def curves_figure(curves: dict[str, dict[str, list[float]]], title: str) -> plt.Figure:
     """One panel per metric (loss, perplexity, accuracy), a train and a test line per epoch."""
     figure, axes_list = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.8), squeeze=False)
@@ -64,6 +69,7 @@ def curves_figure(curves: dict[str, dict[str, list[float]]], title: str) -> plt.
     return figure
 
 
+@phase("write")
 def grouped_bars_figure(groups: list[str], series: dict[str, list[float]], ylabel: str, title: str) -> plt.Figure:
     """One bar per series within each group (e.g. recall per class, one bar per strategy)."""
     figure, axes = plt.subplots(figsize=(max(6, len(groups) * 1.2), 4.5))
@@ -78,6 +84,7 @@ def grouped_bars_figure(groups: list[str], series: dict[str, list[float]], ylabe
     return figure
 
 
+@phase("write")
 def stacked_counts_figure(panels: dict[str, np.ndarray], class_names: list[str], title: str) -> plt.Figure:
     """One panel per sampler: stacked class counts in each batch (rows of the arrays)."""
     figure, axes_list = plt.subplots(len(panels), 1, figsize=(10, 3.2 * len(panels)), sharex=True, squeeze=False)
@@ -108,14 +115,15 @@ def markdown_table(header: list[str], rows: list[list], digits: int | None = Non
     return "\n".join(lines) + "\n"
 
 
+@phase("write")
 def stacked_phases_figure(variants: dict[str, dict[str, float]], title: str) -> plt.Figure:
     """Horizontal stacked bars: one bar per variant, one segment per timed phase."""
     figure, axes = plt.subplots(figsize=(10, 0.6 * len(variants) + 1.5))
     names = list(variants)
     left = np.zeros(len(names))
-    for phase in next(iter(variants.values())):
-        values = np.array([variants[name][phase] for name in names])
-        axes.barh(names, values, left=left, label=phase)
+    for part in next(iter(variants.values())):
+        values = np.array([variants[name][part] for name in names])
+        axes.barh(names, values, left=left, label=part)
         left += values
     axes.invert_yaxis()
     axes.set_xlabel("ms per batch")
@@ -125,6 +133,7 @@ def stacked_phases_figure(variants: dict[str, dict[str, float]], title: str) -> 
     return figure
 
 
+@phase("write")
 def sweep_figure(sweep: str, values: list[str], accuracies: list[float], title: str) -> plt.Figure:
     """Test accuracy per sweep value: a line on a log axis for learning rate and batch size, labelled points otherwise."""
     figure, axes = plt.subplots(figsize=(7, 4.5))
@@ -149,6 +158,7 @@ def sweep_figure(sweep: str, values: list[str], accuracies: list[float], title: 
     return figure
 
 
+@phase("write")
 def overfit_figure(train: list[float], test: list[float], turn: int | None, title: str) -> plt.Figure:
     """Train and test perplexity per epoch, the epoch where test perplexity turns up marked."""
     figure, axes = plt.subplots(figsize=(7, 4.5))

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from reprolab.core.clock import phase
 from reprolab.core.distributed import SINGLE, Shard
 from reprolab.core.errors import UserError
 from reprolab.core.params import TrainingRun
@@ -138,6 +139,7 @@ class Evaluation:
 
 
 @torch.no_grad()
+@phase("evaluate")
 def evaluate(model: nn.Module, batches: Iterable[Batch], criterion: Criterion, precision: str = "fp32") -> Evaluation:
     """Loss, accuracy and predictions of model over batches, in eval mode (its mode given back); one host sync at the end."""
     was_training = model.training
@@ -167,13 +169,15 @@ def evaluate(model: nn.Module, batches: Iterable[Batch], criterion: Criterion, p
 class Run:
     """One training run as its track builds it: the model and the config that rebuilds it, batches, loss, engine.
 
-    criterion is the plain loss, reported on test; train_criterion (class-weighted, say) is what training
-    minimises, criterion when None.
+    train_in_order is the training split as evaluation reads it (stored order, the evaluation batch size), for
+    the initial loss: evaluating draws nothing from the training order's generator. criterion is the plain loss,
+    reported on test; train_criterion (class-weighted, say) is what training minimises, criterion when None.
     """
 
     model: nn.Module
     config: dict
     train_batches: Iterable[Batch]
+    train_in_order: Iterable[Batch]
     test_batches: Iterable[Batch]
     criterion: Criterion
     engine: str

@@ -10,6 +10,7 @@ import torch
 
 from reprolab.core.atomic import save_torch
 from reprolab.core.batches import TensorBatches
+from reprolab.core.clock import phase
 from reprolab.core.distributed import SINGLE, Shard
 from reprolab.core.errors import UserError
 from reprolab.core.fetch import fetch
@@ -24,7 +25,8 @@ OFFLINE_HINT = "without internet, put a folder holding the four IDX files first 
 
 def torchvision_dataset(name: str):
     """torchvision's class for a dataset: its class names, file list, md5s and mirrors (imported only when needed)."""
-    from torchvision import datasets
+    with phase("imports"):
+        from torchvision import datasets
 
     return getattr(datasets, IMAGE_DATASETS[name].torchvision)
 
@@ -106,6 +108,7 @@ def _read_first(name: str, params: ImageData, folder: Path) -> tuple[dict[str, b
                     f"add 'download', or a folder holding the four IDX files")
 
 
+@phase("load")
 def fetch_images(name: str, params: ImageData, dest: str | Path) -> dict[str, torch.Tensor]:
     """Download or copy a dataset's IDX files, validate them, and save one cached .pt file."""
     with tempfile.TemporaryDirectory() as folder:
@@ -115,6 +118,7 @@ def fetch_images(name: str, params: ImageData, dest: str | Path) -> dict[str, to
     return arrays
 
 
+@phase("load")
 def load_images(path: str | Path) -> dict:
     """The cache fetch_images writes: uint8 images and int64 labels per split, and the class names.
 
@@ -127,6 +131,7 @@ def load_images(path: str | Path) -> dict:
     return arrays
 
 
+@phase("load")
 def load_kept(path: str | Path) -> torch.Tensor:
     """The kept training indices written by the imbalance stage."""
     return _load(path, "list of kept images", "imbalance")
@@ -140,6 +145,7 @@ def _load(path: str | Path, what: str, stage: str):
         raise UserError(f"{path}: unreadable {what} ({reason}); rerun 'dvc repro -f {stage}@<dataset>'") from None
 
 
+@phase("prepare")
 def imbalance_indices(labels: torch.Tensor, params: Imbalance) -> torch.Tensor:
     """Sorted indices kept: listed classes keep round(fraction * count) samples, drawn seeded; others all."""
     rng = np.random.default_rng(params.seed)
@@ -165,7 +171,8 @@ def class_counts(labels: torch.Tensor) -> list[int]:
 
 def balanced_class_weights(labels: torch.Tensor) -> torch.Tensor:
     """scikit-learn's 'balanced' weights n / (classes * count); classes absent get weight 0."""
-    from sklearn.utils.class_weight import compute_class_weight
+    with phase("imports"):
+        from sklearn.utils.class_weight import compute_class_weight
 
     present = np.unique(labels.numpy())
     weights = np.zeros(NUM_IMAGE_CLASSES)
@@ -193,6 +200,7 @@ def undersample_indices(labels: torch.Tensor, seed: int) -> torch.Tensor:
     return torch.from_numpy(np.sort(np.concatenate(kept)))
 
 
+@phase("prepare")
 def normalized(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float (N, 1, 28, 28), ToTensor's /255 then Normalize(mean, std), all at once."""
     return images.float().div_(255.0).sub_(mean).div_(std).unsqueeze(1)  # in place: one float copy, not four
@@ -203,6 +211,7 @@ def strategy_rows(strategy: str, labels: torch.Tensor, seed: int) -> torch.Tenso
     return undersample_indices(labels, seed) if STRATEGIES[strategy].undersample else slice(None)
 
 
+@phase("prepare")
 def strategy_batches(strategy: str, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
                      device: torch.device, generator: torch.Generator, seed: int,
                      shard: Shard = SINGLE) -> tuple[TensorBatches, torch.Tensor | None]:

@@ -12,6 +12,7 @@ import torch
 
 from reprolab.core.atomic import atomic_folders
 from reprolab.core.batches import TensorBatches
+from reprolab.core.clock import phase
 from reprolab.core.device import seed_everything
 from reprolab.core.distributed import SINGLE, Shard
 from reprolab.core.parallel import cpu_workers, side_by_side
@@ -69,13 +70,15 @@ def image_run(name: str, strategy: str, params: Params, device: torch.device, en
     images = normalized(arrays["train_images"][kept], source.mean, source.std)
     train_batches, class_weights = strategy_batches(strategy, images, arrays["train_labels"][kept],
                                                     train.batch_size, device, generator, train.seed, shard)
+    eval_batch_size = params.evaluate_images.batch_size
+    train_in_order = TensorBatches(train_batches.inputs, train_batches.labels, eval_batch_size, device, shard=shard)
     test_batches = TensorBatches(normalized(arrays["test_images"], source.mean, source.std), arrays["test_labels"],
-                                 params.evaluate_images.batch_size, device)
+                                 eval_batch_size, device)
     config = {"name": train.model, "hidden": train.hidden}
     shape = data_shape(images, arrays["classes"])
     model = build_model(lambda: image_model(**config, **shape), train, device, train.key("hidden"))
-    return Run(model, config, train_batches, test_batches, loss_function("ce"), engine, shape["num_classes"],
-               train_criterion=loss_function("ce", class_weights))
+    return Run(model, config, train_batches, train_in_order, test_batches, loss_function("ce"), engine,
+               shape["num_classes"], train_criterion=loss_function("ce", class_weights))
 
 
 def train_strategy(name: str, strategy: str, params: Params, device: torch.device, engine: str, out: Outputs,
@@ -105,5 +108,6 @@ def train_strategies(name: str, params: Params, device: torch.device, engine: st
               f"{workers} strateg{'y' if workers == 1 else 'ies'} at a time: {params.train_images.model_dump()}", flush=True)
     with atomic_folders(outputs(name)) if shard.main else nullcontext(outputs(name)) as out:
         runs = [(name, strategy, params, device, engine, out, shard) for strategy in params.images.strategies]
-        for _ in side_by_side(train_strategy, runs, workers, threads):
-            pass
+        with phase("train"):
+            for _ in side_by_side(train_strategy, runs, workers, threads):
+                pass

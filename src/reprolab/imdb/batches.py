@@ -23,7 +23,8 @@ class BagBatches:
                  generator: torch.Generator | None = None, shard: Shard = SINGLE):
         self.batch_size, self.shuffle, self.generator, self.device = batch_size, shuffle, generator, device
         self.bags, self.shard = bags, shard
-        if device.type == "cpu":
+        self.laid_out = device.type == "cpu" and shuffle  # else one gather lays an epoch out (_gathered)
+        if self.laid_out:
             self.bag_ids = np.split(bags.ids, bags.offsets[1:-1])  # one view per bag, for _laid_out
         self.ids = torch.from_numpy(bags.ids.astype(np.int64)).to(device)
         self.offsets = torch.from_numpy(bags.offsets.astype(np.int64)).to(device)
@@ -34,7 +35,7 @@ class BagBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         order = epoch_order(len(self.labels), self.shuffle, self.generator, shard=self.shard)
-        ids, offsets = self._laid_out(order) if self.device.type == "cpu" else self._gathered(order.to(self.device))
+        ids, offsets = self._laid_out(order) if self.laid_out else self._gathered(order.to(self.device))
         order = order.to(self.device)
         # contiguous batches, each starting within this process's rows; the last may be short or empty
         starts = [batch.start for batch in batch_slices(len(self.labels), self.batch_size, self.shard)]
@@ -49,7 +50,7 @@ class BagBatches:
     def _laid_out(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The ids of bags `rows`, concatenated in that order, and their len(rows) + 1 offsets.
 
-        On CPU, concatenating views of the stored 16-bit ids takes about a quarter of the time of _gathered.
+        For a shuffled order on CPU, concatenating views of the stored 16-bit ids is faster than _gathered.
         """
         rows = rows.numpy()
         ids = np.concatenate([self.bags.ids[:0], *[self.bag_ids[row] for row in rows.tolist()]]).astype(np.int64)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from reprolab.core.atomic import atomic_path, write_json
+from reprolab.core.clock import phase
 from reprolab.core.errors import UserError
 from reprolab.core.paths import imdb_inputs
 
@@ -55,6 +56,7 @@ class Reviews:
     labels: np.ndarray
 
 
+@phase("load")
 def read_archive(path: str | os.PathLike) -> dict[str, Reviews]:
     """Labelled reviews of each split, positives first and each class by review id.
 
@@ -145,6 +147,7 @@ class TokenizedCorpus:
         return np.bincount(self.ids[split], minlength=len(self.words))
 
 
+@phase("prepare")
 def tokenize_reviews(reviews: dict[str, Reviews], tokenizer: str, workers: int | None = None) -> TokenizedCorpus:
     """Tokenize every review in chunks on all cores; ids do not depend on the worker count."""
     workers = workers or len(os.sched_getaffinity(0))
@@ -178,6 +181,7 @@ def save_corpus(corpus: TokenizedCorpus, dest: str | os.PathLike) -> None:
         np.savez(tmp / "arrays.npz", **arrays)
 
 
+@phase("load")
 def load_corpus(src: str | os.PathLike) -> TokenizedCorpus:
     """Read a folder written by save_corpus."""
     src = Path(src)
@@ -190,6 +194,7 @@ def load_corpus(src: str | os.PathLike) -> TokenizedCorpus:
     return TokenizedCorpus(words=words, **fields)
 
 
+@phase("prepare")
 def build_vocab(corpus: TokenizedCorpus, vocab_size: int) -> list[str]:
     """The vocab_size most frequent train words; ties keep first-seen order, as the course's sort."""
     counts = corpus.counts("train")
@@ -202,6 +207,7 @@ def save_vocab(words: list[str], tokenizer: str, dest: str | os.PathLike) -> Non
     write_json(dest, {"tokenizer": tokenizer, "oov_index": OOV, "words": words})
 
 
+@phase("load")
 def load_vocab(src: str | os.PathLike, corpus: TokenizedCorpus) -> list[str]:
     """The words of a vocabulary written by save_vocab, each a word of the tokenized corpus it is for."""
     rerun = "rerun 'dvc repro -f build_vocab'"
@@ -251,7 +257,8 @@ def encode_bags(vocab_ids: np.ndarray, offsets: np.ndarray, labels: np.ndarray, 
 
     scipy's CSR canonicalization sorts and merges each row's ids in C, linear in the tokens.
     """
-    import scipy.sparse
+    with phase("imports"):
+        import scipy.sparse
 
     rows = scipy.sparse.csr_matrix((np.ones(len(vocab_ids), dtype=np.int32), vocab_ids, offsets),
                                    shape=(len(labels), num_features))
@@ -266,6 +273,7 @@ def encode_split(corpus: TokenizedCorpus, lookup: np.ndarray, split: str) -> Bag
     return encode_bags(vocab_ids, corpus.offsets[split], corpus.labels[split], int(lookup.max()) + 1)
 
 
+@phase("prepare")
 def encode_inputs(corpus: TokenizedCorpus, vocab: list[str], kind: str,
                   rows: dict[str, np.ndarray] | None = None) -> tuple[dict[str, Bags], int]:
     """Every split (or its given rows) in the form `kind` names (a key of registry.INPUTS), and the model's input width."""
@@ -281,6 +289,7 @@ def _word_counts(words: list[str], counts: np.ndarray, order: np.ndarray) -> lis
     return [{"word": words[i], "count": int(counts[i])} for i in order]
 
 
+@phase("prepare")
 def data_report(corpus: TokenizedCorpus, vocab: list[str]) -> dict:
     """The course's I.1, I.2 and II.1 numbers for each split, plus the vocabulary's extremes."""
     lookup = vocab_lookup(corpus, vocab)
@@ -346,6 +355,7 @@ def save_inputs(inputs: dict[str, tuple[dict[str, Bags], int]], dest: str | os.P
                 np.savez(out, **_bag_arrays(splits, num_features))
 
 
+@phase("load")
 def load_bags(src: str | os.PathLike) -> tuple[dict[str, Bags], int]:
     """Read the file written by save_bags: bags per split and the one-hot width, each split checked whole."""
     try:

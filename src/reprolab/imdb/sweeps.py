@@ -32,7 +32,7 @@ def train_point(params: ImdbRun, bags: dict[str, Bags], num_features: int, devic
                 eval_batch_size: int, label: str = "") -> tuple[float, list[EpochResult]]:
     """Train the model params.model names on its encoded data; the initial loss and every epoch's results."""
     run = imdb_run(params, bags, num_features, eval_batch_size, device)
-    first = initial_loss(run.model, run.train_batches, run.criterion)
+    first = initial_loss(run.model, run.train_in_order, run.criterion)
     epochs = []
     for result in fit(run.model, run.train_batches, run.test_batches, params, run.criterion, run.criterion, run.engine,
                       resident=run.resident):

@@ -15,6 +15,7 @@ import yaml
 from torch.utils.data import DataLoader
 
 from reprolab.core.batches import TensorBatches
+from reprolab.core.clock import phase
 from reprolab.core.device import seed_everything
 from reprolab.core.engines import fit
 from reprolab.core.errors import UserError
@@ -108,6 +109,7 @@ def pipeline_seconds(repo: Path, params: dict[str, Any], target: str = "report")
         return time.perf_counter() - start
 
 
+@phase("measure")
 def gpu_benchmark(bags: dict[str, Bags], num_features: int, images: dict[str, torch.Tensor], imdb: ImdbRun,
                   image: TrainingRun, device: torch.device) -> dict[str, Any]:
     """Every GPU figure the README quotes, from one run: what ran it, IMDB epochs seed vs ours, image epochs eager vs graph."""

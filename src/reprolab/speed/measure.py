@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from reprolab.core.clock import phase
 from reprolab.core.engines import batch_step, make_optimizer
 from reprolab.core.params import TrainingRun
 from reprolab.core.train import Criterion
@@ -82,6 +83,7 @@ def loader_configs(num_workers: Iterable[int], prefetch_factors: Iterable[int]) 
     return configs
 
 
+@phase("measure")
 def batches_per_second(make_batches: Callable[[], Iterable], batches: int, epochs: int) -> float:
     """Batches per second over `epochs` passes of at most `batches` batches, a fresh iterator each pass."""
     start, count = time.perf_counter(), 0
@@ -131,6 +133,7 @@ def training_forward(model: nn.Module, criterion: Criterion, params: TrainingRun
     return forward
 
 
+@phase("measure")
 def step_breakdown(batches: Iterable, to_device: Callable, forward: Forward, device: torch.device, limit: int,
                    warmup: int = 3) -> dict[str, float]:
     """Mean milliseconds per batch in each phase: fetch, host->device copy, forward + loss, backward + step."""
@@ -154,6 +157,6 @@ def step_breakdown(batches: Iterable, to_device: Callable, forward: Forward, dev
         marks.append(time.perf_counter())
         if step >= warmup:
             measured += 1
-            for phase, begin, end in zip(PHASES, marks[:-1], marks[1:], strict=True):
-                totals[phase] += end - begin
-    return {phase: 1000 * total / max(measured, 1) for phase, total in totals.items()}
+            for part, begin, end in zip(PHASES, marks[:-1], marks[1:], strict=True):
+                totals[part] += end - begin
+    return {part: 1000 * total / max(measured, 1) for part, total in totals.items()}
