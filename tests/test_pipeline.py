@@ -1,5 +1,6 @@
 """The stages under `dvc repro` on a generated archive: outputs, no-op reruns, bad input."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -7,7 +8,7 @@ import sys
 import pytest
 
 from conftest import write_imdb_archive
-from project import Project
+from project import REPO, Project
 
 
 @pytest.fixture
@@ -92,3 +93,17 @@ def test_corrupt_archive_with_matching_checksum(project, tmp_path):
     result = project.repro("evaluate_imdb", check=False)
     assert "data/raw/aclImdb_v1.tar.gz: not a readable IMDB .tar.gz archive" in result.stderr
     assert not (project.root / "data/imdb/tokens").exists()
+
+
+def test_an_experiment_runs_in_a_fresh_clone_before_anything_is_reproduced(tmp_path):
+    """A clone of the last commit has dvc.lock and the committed results but none of the cached outputs; `dvc exp
+    run` must not need them (DVC once failed there, after training, reading a top-level plot's cached folder)."""
+    clone = Project.clone(REPO, tmp_path / "clone")
+    archive = write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz")
+    source = json.dumps([{"at": str(archive), "sha256": hashlib.sha256(archive.read_bytes()).hexdigest()}])
+    settings = {"data.imdb.sources": source, "imdb.vocab_size": 8, "train_imdb.epochs": 1, "train_imdb.batch_size": 2,
+                "train_imdb.device": "cpu", "train_imdb.optimizer": "sgd", "train_imdb.lr": 0.01}
+    clone.run("dvc", "exp", "run", *[arg for key, value in settings.items() for arg in ("-S", f"{key}={value}")],
+              "train_imdb")
+    assert clone.json("metrics/train_imdb/metrics.json")["step"] == 0
+    assert len(json.loads(clone.run("dvc", "exp", "show", "--json").stdout)[0]["experiments"]) == 1
