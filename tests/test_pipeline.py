@@ -100,10 +100,11 @@ def test_an_experiment_runs_in_a_fresh_clone_before_anything_is_reproduced(tmp_p
     run` must not need them (DVC once failed there, after training, reading a top-level plot's cached folder)."""
     clone = Project.clone(REPO, tmp_path / "clone")
     archive = write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz")
-    source = json.dumps([{"at": str(archive), "sha256": hashlib.sha256(archive.read_bytes()).hexdigest()}])
+    source = f"[{{at:'{archive}',sha256:'{hashlib.sha256(archive.read_bytes()).hexdigest()}'}}]"  # Hydra's syntax
     settings = {"data.imdb.sources": source, "imdb.vocab_size": 8, "train_imdb.epochs": 1, "train_imdb.batch_size": 2,
                 "train_imdb.device": "cpu", "train_imdb.optimizer": "sgd", "train_imdb.lr": 0.01}
     clone.run("dvc", "exp", "run", *[arg for key, value in settings.items() for arg in ("-S", f"{key}={value}")],
               "train_imdb")
     assert clone.json("metrics/train_imdb/metrics.json")["step"] == 0
-    assert len(json.loads(clone.run("dvc", "exp", "show", "--json").stdout)[0]["experiments"]) == 1
+    workspace, baseline = json.loads(clone.run("dvc", "exp", "show", "--json").stdout)
+    assert len(baseline["experiments"]) == 1
