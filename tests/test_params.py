@@ -260,3 +260,17 @@ def test_every_param_a_message_names_exists_in_params_yaml(default_params):
             for part in expanded.split("."):
                 assert isinstance(value, dict) and part in value, f"{source} names {expanded}, not in params.yaml"
                 value = value[part]
+
+
+@pytest.mark.parametrize("name", ["params.yaml", "dvc.yaml", "dvc.lock"])
+def test_dvc_reads_the_committed_yaml_alike_with_its_c_parser(name):
+    """DVC reads these with ruamel.yaml, whose C parser (ruamel.yaml.clib, in requirements) is stricter than its pure
+    one: a URL in a flow mapping ({at: https://...}) must be quoted, or DVC cannot start."""
+    import subprocess
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.main import CParser
+
+    text = subprocess.run(["git", "show", f"HEAD:{name}"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert CParser is not None, "ruamel.yaml.clib is not installed"
+    assert YAML(typ="safe").load(text) == YAML(typ="safe", pure=True).load(text)
