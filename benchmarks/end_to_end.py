@@ -51,7 +51,8 @@ def fresh_clone(clone: Path, archive: Path) -> Path:
     (clone / "params.yaml").write_text(text)
     assert digest in text
     git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
-    subprocess.run([sys.executable, "-m", "dvc", "repro", "-q", "fetch_imdb"], cwd=clone, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "dvc", "repro", "-q", "fetch_imdb"], cwd=clone, check=True,
+                   capture_output=True)
     subprocess.run([*git, "commit", "-qam", "fetched"], cwd=clone, check=True)
     return clone
 
