@@ -8,6 +8,10 @@ stands in for it, with its labels (1 negative, 2 positive). Two departures: accu
 split (the notebook's evaluate returned after its first batch), and the loaders do not pin memory (there is
 no GPU to pin for).
 
+It is self-contained on purpose, rather than calling `reprolab.speed.course` or `benchmarks/imdb.py`'s copies
+of these classes: the course's side must not pay this package's imports (torchvision among them) or use its
+archive reader.
+
     python benchmarks/course_imdb.py <folder holding aclImdb/>
 """
 

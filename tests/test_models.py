@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from reprolab.core.batches import TensorBatches
 from reprolab.core.device import seed_everything
 from reprolab.core.engines import fit, make_optimizer, steps_by_hand
 from reprolab.core.params import ImdbRun
 from reprolab.core.train import evaluate, initial_loss, loss_function
-from reprolab.imdb.batches import BagBatches
+from reprolab.imdb.batches import BagBatches, SequenceBatches
 from reprolab.imdb.data import Bags
 from reprolab.imdb.models import OneHotMLP, one_hot_rows, sparse_gradients_allowed, transpose_bags
 
@@ -162,6 +163,24 @@ def test_epoch_layout_on_the_host_equals_the_device_gather():
     order = torch.randperm(38, generator=torch.Generator().manual_seed(0))
     for laid_out, gathered in zip(batches._laid_out(order), batches._gathered(order), strict=True):
         assert torch.equal(laid_out, gathered)
+
+
+@pytest.mark.parametrize("kind", ["bags", "sequences", "tensors"])
+def test_in_order_batches_share_the_tensors_draw_nothing_and_read_like_fresh_unshuffled_ones(kind):
+    """The training split as evaluation reads it (the initial loss): no second copy of the data on the device."""
+    cpu, bags = torch.device("cpu"), random_bags(37)
+    images, labels = torch.randn(37, 1, 2, 2), torch.randint(0, 3, (37,))
+    make = {"bags": lambda size, **kw: BagBatches(bags, size, cpu, **kw),
+            "sequences": lambda size, **kw: SequenceBatches(bags, size, cpu, **kw),
+            "tensors": lambda size, **kw: TensorBatches(images, labels, size, cpu, **kw)}[kind]
+    drawn = {"weights": torch.ones(37)} if kind == "tensors" else {"shuffle": True}
+    training = make(4, generator=torch.Generator().manual_seed(0), **drawn)
+    state = training.generator.get_state()
+    view = training.in_order(10)
+    for ours, fresh in zip(view, make(10), strict=True):
+        assert all(torch.equal(a, b) for a, b in zip(ours, fresh, strict=True))
+    assert torch.equal(training.generator.get_state(), state) and view.labels is training.labels
+    assert len(view) == 4 and len(training) == 10
 
 
 @pytest.mark.parametrize("head", ["bce", "ce"])

@@ -1,6 +1,8 @@
 """Whole batches of in-memory data by index: no per-item __getitem__, no collate."""
 
+import copy
 from collections.abc import Iterator
+from typing import Any, TypeVar
 
 import torch
 
@@ -32,6 +34,17 @@ def batch_slices(count: int, batch_size: int, shard: Shard = SINGLE) -> list[sli
     return [slice(number * local, (number + 1) * local) for number in range(-(-count // batch_size))]
 
 
+Batches = TypeVar("Batches")
+
+
+def stored_order(batches: Batches, batch_size: int, **derived: Any) -> Batches:
+    """batches' rows (this process's share of them) in stored order, batch_size at a time, their tensors shared and
+    nothing drawn from a generator; derived: the view's attributes that follow from those."""
+    view = copy.copy(batches)
+    vars(view).update(batch_size=batch_size, shuffle=False, generator=None, **derived)
+    return view
+
+
 class TensorBatches:
     """Iterate (inputs, labels) over tensors held on `device` once; each batch is one gather.
 
@@ -54,6 +67,10 @@ class TensorBatches:
 
     def __len__(self) -> int:
         return -(-len(self.labels) // self.batch_size)
+
+    def in_order(self, batch_size: int) -> "TensorBatches":
+        """These rows as evaluation reads them (stored_order), unweighted."""
+        return stored_order(self, batch_size, weights=None)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = epoch_order(len(self.labels), self.shuffle, self.generator, self.weights, self.shard)

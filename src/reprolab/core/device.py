@@ -27,7 +27,7 @@ def seed_everything(seed: int, deterministic: bool) -> torch.Generator:
     torch.manual_seed(seed)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        # torch.use_deterministic_algorithms also imports the Inductor compiler to set its flag (about 860 modules);
+        # torch.use_deterministic_algorithms also imports the Inductor compiler to set its flag (about 900 modules);
         # reprolab compiles nothing, so it sets the kernels' switch alone, where this torch has it
         setter = getattr(torch._C, "_set_deterministic_algorithms", None)
         if setter:

@@ -71,7 +71,7 @@ def image_run(name: str, strategy: str, params: Params, device: torch.device, en
     train_batches, class_weights = strategy_batches(strategy, images, arrays["train_labels"][kept],
                                                     train.batch_size, device, generator, train.seed, shard)
     eval_batch_size = params.evaluate_images.batch_size
-    train_in_order = TensorBatches(train_batches.inputs, train_batches.labels, eval_batch_size, device, shard=shard)
+    train_in_order = train_batches.in_order(eval_batch_size)
     test_batches = TensorBatches(normalized(arrays["test_images"], source.mean, source.std), arrays["test_labels"],
                                  eval_batch_size, device)
     config = {"name": train.model, "hidden": train.hidden}

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from reprolab.core.batches import batch_slices, epoch_order
+from reprolab.core.batches import batch_slices, epoch_order, stored_order
 from reprolab.core.distributed import SINGLE, Shard
 from reprolab.imdb.data import PAD, Bags
 
@@ -32,6 +32,10 @@ class BagBatches:
 
     def __len__(self) -> int:
         return -(-len(self.labels) // self.batch_size)
+
+    def in_order(self, batch_size: int) -> "BagBatches":
+        """These bags as evaluation reads them (stored_order), laid out by one gather."""
+        return stored_order(self, batch_size, laid_out=False)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         order = epoch_order(len(self.labels), self.shuffle, self.generator, shard=self.shard)
@@ -86,12 +90,16 @@ class SequenceBatches:
     def __init__(self, sequences: Bags, batch_size: int, device: torch.device, shuffle: bool = False,
                  generator: torch.Generator | None = None, pool_batches: int = 50, shard: Shard = SINGLE):
         self.batch_size, self.shuffle, self.generator, self.device = batch_size, shuffle, generator, device
-        self.shard = shard
+        self.shard, self.pool_batches = shard, pool_batches
         self.pool = batch_size * pool_batches
         self.ids = torch.from_numpy(sequences.ids.astype(np.int64))
         self.offsets = torch.from_numpy(sequences.offsets.astype(np.int64))
         self.lengths = self.offsets[1:] - self.offsets[:-1]
         self.labels = torch.from_numpy(sequences.labels.astype(np.int64))
+
+    def in_order(self, batch_size: int) -> "SequenceBatches":
+        """These sequences as evaluation reads them (stored_order), pooled for that batch size."""
+        return stored_order(self, batch_size, pool=batch_size * self.pool_batches)
 
     def __len__(self) -> int:
         count = len(self.labels)

@@ -29,7 +29,7 @@ def imdb_run(params: ImdbRun, bags: dict[str, Bags], num_features: int, eval_bat
     model = build_model(lambda: imdb_model(config), params, device, f"{params.key('hidden')} and imdb.vocab_size")
     train_batches = imdb_batches(params.model, bags["train"], params.batch_size, device, params.shuffle, generator,
                                  shard)
-    train_in_order = imdb_batches(params.model, bags["train"], eval_batch_size, device, shard=shard)
+    train_in_order = train_batches.in_order(eval_batch_size)
     test_batches = imdb_batches(params.model, bags["test"], eval_batch_size, device)
     return Run(model, config, train_batches, train_in_order, test_batches, loss_function(params.head), engine,
                num_classes=2, resident=resident_bags)
