@@ -54,14 +54,6 @@ def test_changing_lr_reruns_only_training(project):
     assert metrics["metrics/evaluate_imdb/metrics.json"]["loss"]["diff"] != 0
 
 
-def test_same_params_give_identical_metrics(project):
-    project.repro("evaluate_imdb")
-    before = {name: (project.root / name).read_bytes() for name in ("metrics/train_imdb/metrics.json", "metrics/evaluate_imdb/metrics.json")}
-    project.repro("-f", "-s", "train_imdb")
-    project.repro("-f", "-s", "evaluate_imdb")
-    assert {name: (project.root / name).read_bytes() for name in before} == before
-
-
 def test_cuda_without_gpu_is_one_line_and_writes_nothing(project):
     project.repro("encode_imdb")
     project.set_params(train_imdb__device="cuda")

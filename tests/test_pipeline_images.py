@@ -57,16 +57,6 @@ def test_image_track_on_generated_mnist(project):
             "metrics/evaluate_images_confusion/mnist/none.json"} <= set(plots["data"])
 
 
-def test_same_params_give_identical_image_metrics(project):
-    target = "evaluate_images@mnist"
-    project.repro(target)
-    paths = ("metrics/train_images/mnist/weighted_sampler/metrics.json", "metrics/evaluate_images/mnist/weighted_sampler/metrics.json")
-    before = {name: (project.root / name).read_bytes() for name in paths}
-    project.repro("-f", "-s", "train_images@mnist")
-    project.repro("-f", "-s", target)
-    assert {name: (project.root / name).read_bytes() for name in paths} == before
-
-
 SIDE_BY_SIDE = """
 import torch
 from pathlib import Path
