@@ -37,11 +37,11 @@ def batch_slices(count: int, batch_size: int, shard: Shard = SINGLE) -> list[sli
 Batches = TypeVar("Batches")
 
 
-def stored_order(batches: Batches, batch_size: int, **derived: Any) -> Batches:
+def stored_order(batches: Batches, batch_size: int, **changes: Any) -> Batches:
     """batches' rows (this process's share of them) in stored order, batch_size at a time, their tensors shared and
-    nothing drawn from a generator; derived: the view's attributes that follow from those."""
+    nothing drawn from a generator; changes: other attributes the view sets."""
     view = copy.copy(batches)
-    vars(view).update(batch_size=batch_size, shuffle=False, generator=None, **derived)
+    vars(view).update(batch_size=batch_size, shuffle=False, generator=None, **changes)
     return view
 
 

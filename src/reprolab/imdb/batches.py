@@ -23,19 +23,23 @@ class BagBatches:
                  generator: torch.Generator | None = None, shard: Shard = SINGLE):
         self.batch_size, self.shuffle, self.generator, self.device = batch_size, shuffle, generator, device
         self.bags, self.shard = bags, shard
-        self.laid_out = device.type == "cpu" and shuffle  # else one gather lays an epoch out (_gathered)
         if self.laid_out:
             self.bag_ids = np.split(bags.ids, bags.offsets[1:-1])  # one view per bag, for _laid_out
         self.ids = torch.from_numpy(bags.ids.astype(np.int64)).to(device)
         self.offsets = torch.from_numpy(bags.offsets.astype(np.int64)).to(device)
         self.labels = torch.from_numpy(bags.labels.astype(np.int64)).to(device)
 
+    @property
+    def laid_out(self) -> bool:
+        """Whether an epoch is laid out from per-bag views (_laid_out), else by one gather (_gathered)."""
+        return self.device.type == "cpu" and self.shuffle
+
     def __len__(self) -> int:
         return -(-len(self.labels) // self.batch_size)
 
     def in_order(self, batch_size: int) -> "BagBatches":
-        """These bags as evaluation reads them (stored_order), laid out by one gather."""
-        return stored_order(self, batch_size, laid_out=False)
+        """These bags as evaluation reads them (stored_order)."""
+        return stored_order(self, batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         order = epoch_order(len(self.labels), self.shuffle, self.generator, shard=self.shard)
@@ -91,15 +95,19 @@ class SequenceBatches:
                  generator: torch.Generator | None = None, pool_batches: int = 50, shard: Shard = SINGLE):
         self.batch_size, self.shuffle, self.generator, self.device = batch_size, shuffle, generator, device
         self.shard, self.pool_batches = shard, pool_batches
-        self.pool = batch_size * pool_batches
         self.ids = torch.from_numpy(sequences.ids.astype(np.int64))
         self.offsets = torch.from_numpy(sequences.offsets.astype(np.int64))
         self.lengths = self.offsets[1:] - self.offsets[:-1]
         self.labels = torch.from_numpy(sequences.labels.astype(np.int64))
 
+    @property
+    def pool(self) -> int:
+        """Sequences sorted by length together: pool_batches batches."""
+        return self.batch_size * self.pool_batches
+
     def in_order(self, batch_size: int) -> "SequenceBatches":
-        """These sequences as evaluation reads them (stored_order), pooled for that batch size."""
-        return stored_order(self, batch_size, pool=batch_size * self.pool_batches)
+        """These sequences as evaluation reads them (stored_order)."""
+        return stored_order(self, batch_size)
 
     def __len__(self) -> int:
         count = len(self.labels)
