@@ -27,7 +27,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from reprolab.core.engines import make_optimizer, train_epoch
+from reprolab.core.engines import train_epoch
+from reprolab.core.optim import make_optimizer
 from reprolab.core.params import ImdbRun
 from reprolab.core.train import evaluate, loss_function
 from reprolab.imdb.batches import BagBatches

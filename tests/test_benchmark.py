@@ -62,7 +62,8 @@ def test_step_breakdown_times_every_phase_and_trains(monkeypatch):
 def test_the_step_benchmark_times_the_sparse_sgd_step_that_training_takes():
     """training_forward's steps leave the same weights, bit for bit, as an epoch of training with plain SGD."""
     from reprolab.imdb.batches import BagBatches
-    from reprolab.core.engines import make_optimizer, train_epoch
+    from reprolab.core.engines import train_epoch
+    from reprolab.core.optim import make_optimizer
     from reprolab.imdb.models import OneHotMLP
     from reprolab.core.train import loss_function
     from test_models import NUM_FEATURES, random_bags, train_params

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from reprolab.core.batches import TensorBatches
-from reprolab.core.engines import ResidentTrainer, make_optimizer, resident_tensors, resolve_engine, train_epoch
+from reprolab.core.engines import ResidentTrainer, resident_tensors, resolve_engine, train_epoch
+from reprolab.core.optim import make_optimizer
 from reprolab.core.errors import UserError
 from reprolab.core.train import loss_function
 from reprolab.images.data import sample_weights
@@ -118,7 +119,7 @@ class _FakeGraph:
 
     def replay(self) -> None:
         # a real replay's backward writes fresh gradients: the captured ones were set to None before capture
-        self.trainer.optimizer.zero_grad(set_to_none=True)
+        self.trainer.optimizer.zero_grad()
         self.trainer._step(self.rows)
 
 

@@ -32,13 +32,17 @@ def modules_after(statement: str) -> set[str]:
     return set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
 
 
-def test_seeding_and_plain_sgd_training_never_import_the_compiler():
-    """torch.use_deterministic_algorithms and an optimizer's first use import torch's compiler (dynamo, inductor:
-    hundreds of modules); deterministic seeding and the model's own plain-SGD steps (every sweep point) need neither."""
+def test_seeding_and_training_never_import_the_compiler():
+    """torch.use_deterministic_algorithms and torch.optim's optimizers import torch's compiler (dynamo, inductor:
+    hundreds of modules) on first use; deterministic seeding, the model's own plain-SGD steps (every sweep point)
+    and core.optim's SGD and Adam (every other run) need neither."""
+    points = "\n".join(
+        f"train_point(train_params(optimizer={optimizer!r}, momentum={momentum}, epochs=1), {{'train': random_bags(64), "
+        "'test': random_bags(32, seed=1)}, NUM_FEATURES, torch.device('cpu'), 32)"
+        for optimizer, momentum in (("sgd", 0.0), ("sgd", 0.9), ("adam", 0.0)))
     loaded = modules_after(
-        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\nimport torch\nfrom reprolab.imdb.sweeps import train_point\nfrom test_models import NUM_FEATURES, random_bags, "
-        "train_params\ntrain_point(train_params(optimizer='sgd', epochs=1), {'train': random_bags(64), "
-        "'test': random_bags(32, seed=1)}, NUM_FEATURES, torch.device('cpu'), 32)\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\nimport torch\nfrom reprolab.imdb.sweeps import train_point\n"
+        f"from test_models import NUM_FEATURES, random_bags, train_params\n{points}\n"
         "assert torch.are_deterministic_algorithms_enabled()")
     assert "reprolab.imdb.sweeps" in loaded
     assert not {"torch._dynamo", "torch._inductor"} & loaded

@@ -6,7 +6,8 @@ import torch
 
 from reprolab.core.batches import TensorBatches
 from reprolab.core.device import seed_everything
-from reprolab.core.engines import fit, make_optimizer, steps_by_hand
+from reprolab.core.engines import fit, steps_by_hand
+from reprolab.core.optim import make_optimizer
 from reprolab.core.params import ImdbRun
 from reprolab.core.train import evaluate, initial_loss, loss_function
 from reprolab.imdb.batches import BagBatches, SequenceBatches

@@ -20,6 +20,7 @@ from reprolab.core.batches import TensorBatches, epoch_order
 from reprolab.core.clock import mark_first, phase
 from reprolab.core.distributed import SINGLE, Shard
 from reprolab.core.errors import UserError
+from reprolab.core.optim import Optimizer, make_optimizer
 from reprolab.core.params import TrainingRun
 from reprolab.core.registry import ENGINES
 from reprolab.core.train import (Batch, Criterion, EpochResult, autocast, diverged, evaluate, predicted_labels,
@@ -49,21 +50,7 @@ def resolve_engine(name: str, device: torch.device, graphable: bool, param: str,
     return name
 
 
-def make_optimizer(model: nn.Module, params: TrainingRun, capturable: bool = False) -> torch.optim.Optimizer:
-    """SGD (with momentum and weight decay) or Adam (with weight decay); momentum is SGD's only.
-
-    capturable: the optimizer keeps its step counts on the GPU, so a CUDA graph can hold its step.
-    """
-    with phase("imports"):  # an optimizer's first use imports torch's compiler: counted as what it is
-        import torch._dynamo  # noqa: F401
-    if params.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=params.lr, momentum=params.momentum, weight_decay=params.weight_decay)
-    # fused: one kernel per step instead of a dozen passes over the 4M first-layer weights
-    return torch.optim.Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay, fused=True,
-                            capturable=capturable)
-
-
-def train_epoch(model: nn.Module, batches: Iterable[Batch], optimizer: torch.optim.Optimizer | None,
+def train_epoch(model: nn.Module, batches: Iterable[Batch], optimizer: Optimizer | None,
                 criterion: Criterion, params: TrainingRun, epoch: int, shard: Shard = SINGLE) -> tuple[float, float]:
     """One eager pass over batches; returns mean training loss and accuracy. A non-finite loss stops it.
 
@@ -96,7 +83,7 @@ def train_epoch(model: nn.Module, batches: Iterable[Batch], optimizer: torch.opt
 Step = Callable[[list[torch.Tensor], torch.Tensor], tuple[torch.Tensor, torch.Tensor, Callable[[], None]]]
 
 
-def batch_step(model: nn.Module, optimizer: torch.optim.Optimizer | None, criterion: Criterion, params: TrainingRun,
+def batch_step(model: nn.Module, optimizer: Optimizer | None, criterion: Criterion, params: TrainingRun,
                shard: Shard = SINGLE) -> Step:
     """How an eager epoch takes one batch: forward(inputs, labels) -> (logits, loss, step), step() the update.
 
@@ -120,7 +107,7 @@ def batch_step(model: nn.Module, optimizer: torch.optim.Optimizer | None, criter
                 loss.backward()  # as far as the logits only
                 hand_step(params.lr)
                 return
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             shard.batch_loss(loss, rows).backward()
             if params.grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
@@ -183,7 +170,7 @@ class ResidentTrainer:
     Without capture the same steps run eagerly (how the CPU tests check them).
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, criterion: Criterion, data: Resident,
+    def __init__(self, model: nn.Module, optimizer: Optimizer, criterion: Criterion, data: Resident,
                  params: TrainingRun, capture: bool):
         self.model, self.optimizer, self.criterion, self.data, self.params = model, optimizer, criterion, data, params
         device = data.labels.device
@@ -222,12 +209,12 @@ class ResidentTrainer:
             for step in self.steps.values():
                 for _ in range(WARMUP_STEPS):
                     self.batch_index.zero_()  # a split of fewer batches than warm-up steps must not index past its end
-                    self.optimizer.zero_grad(set_to_none=True)
+                    self.optimizer.zero_grad()
                     self._step(step.rows)
         torch.cuda.current_stream().wait_stream(side)
         for step in self.steps.values():  # a pool each: the full and the last, shorter batch replay in any order
             self.batch_index.zero_()
-            self.optimizer.zero_grad(set_to_none=True)  # the graph's backward then writes fresh gradients each replay
+            self.optimizer.zero_grad()  # the graph's backward then writes fresh gradients each replay
             step.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(step.graph):
                 self._step(step.rows)
@@ -255,7 +242,7 @@ class ResidentTrainer:
             if step.graph is not None:
                 step.graph.replay()
             else:
-                self.optimizer.zero_grad(set_to_none=True)
+                self.optimizer.zero_grad()
                 self._step(step.rows)
         return _epoch_result(self.batch_losses, self.correct, self.count, self.params, epoch)
 
@@ -267,7 +254,7 @@ def eager_epochs(model: nn.Module, train_batches, params: TrainingRun, criterion
                  resident=None) -> Epochs:
     """The eager engine: train_epoch's Python step per batch, the model wrapped in DDP in a job of several processes."""
     trained = model if shard.world == 1 else DistributedDataParallel(model)
-    # the model's own plain-SGD step needs no optimizer, and an optimizer's first use imports torch's compiler
+    # the model's own plain-SGD step needs no optimizer
     optimizer = None if steps_by_hand(trained, params) else make_optimizer(model, params)
     return lambda epoch: train_epoch(trained, train_batches, optimizer, criterion, params, epoch, shard)
 

@@ -11,7 +11,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from reprolab.core.clock import phase
-from reprolab.core.engines import batch_step, make_optimizer
+from reprolab.core.engines import batch_step
+from reprolab.core.optim import make_optimizer
 from reprolab.core.params import TrainingRun
 from reprolab.core.train import Criterion
 
