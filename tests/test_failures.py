@@ -177,6 +177,28 @@ def test_outputs_follow_the_umask(tmp_path):
     assert mode(tmp_path / "plots/sub/x.tsv") == 0o644
 
 
+def test_a_replaced_folder_keeps_dvcs_gitignore_and_nothing_else_of_the_old_one(tmp_path):
+    """DVC lists a DVCLive folder's cached outputs in its .gitignore and rewrites it only after a stage it runs;
+    the same stage run directly must not leave those outputs for git to take."""
+    metrics = tmp_path / "metrics"
+    for folder in ("plots/sklearn", "gone"):
+        (metrics / folder).mkdir(parents=True)
+        (metrics / folder / ".gitignore").write_text("/roc.json\n")
+    (metrics / ".gitignore").write_text("/metrics.json\n")
+    (metrics / "roc.png").write_bytes(b"an old run's figure")
+    with atomic.atomic_path(metrics, directory=True) as folder:
+        (folder / "metrics.json").write_text("{}\n")
+        (folder / "plots/sklearn").mkdir(parents=True)
+        (folder / "plots/sklearn/roc.json").write_text("{}\n")
+    files = sorted(str(p.relative_to(metrics)) for p in metrics.rglob("*") if p.is_file())
+    assert files == [".gitignore", "metrics.json", "plots/sklearn/.gitignore", "plots/sklearn/roc.json"]
+    assert (metrics / ".gitignore").read_text() == "/metrics.json\n"
+    assert (metrics / "plots/sklearn/.gitignore").read_text() == "/roc.json\n"
+    with atomic.atomic_path(metrics, directory=True) as folder:  # a folder that brings its own keeps it
+        (folder / ".gitignore").write_text("/new.json\n")
+    assert (metrics / ".gitignore").read_text() == "/new.json\n"
+
+
 def dead_pid() -> int:
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()

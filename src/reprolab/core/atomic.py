@@ -77,6 +77,7 @@ def atomic_path(dest: str | os.PathLike, directory: bool = False) -> Iterator[Pa
             yield tmp
             _apply_umask(tmp)
             if directory and dest.exists():
+                _keep_gitignores(dest, tmp)
                 shutil.rmtree(dest)
             os.replace(tmp, dest)
         except BaseException as err:
@@ -87,6 +88,16 @@ def atomic_path(dest: str | os.PathLike, directory: bool = False) -> Iterator[Pa
             if isinstance(err, OSError) and err.errno in WRITE_ERRORS:
                 raise cannot_write(dest, err) from None
             raise
+
+
+def _keep_gitignores(old: Path, new: Path) -> None:
+    """Carry the replaced folder's .gitignore files over to the folders the new one still has: DVC lists cached
+    outputs in them and rewrites them only after a stage it runs, so a stage run directly would hand those
+    outputs to git."""
+    for kept in old.rglob(".gitignore"):
+        moved = new / kept.relative_to(old)
+        if moved.parent.is_dir() and not moved.exists():
+            shutil.copy2(kept, moved)
 
 
 Folders = TypeVar("Folders")
