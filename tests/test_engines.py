@@ -11,8 +11,8 @@ import torch
 
 from reprolab.core.batches import TensorBatches
 from reprolab.core.engines import ResidentTrainer, resident_tensors, resolve_engine, train_epoch
-from reprolab.core.optim import make_optimizer
 from reprolab.core.errors import UserError
+from reprolab.core.optim import make_optimizer
 from reprolab.core.train import loss_function
 from reprolab.images.data import sample_weights
 from reprolab.images.models import SimpleCNN

@@ -1,31 +1,32 @@
 import pytest
 import torch
+from test_models import NUM_FEATURES, random_bags, train_params
 
 from reprolab.core.optim import make_optimizer
 from reprolab.imdb.batches import BagBatches
 from reprolab.imdb.models import OneHotMLP
-from test_models import NUM_FEATURES, random_bags, train_params
 
 
-def twin(params) -> torch.optim.Optimizer:
+def twin(model: torch.nn.Module, params) -> torch.optim.Optimizer:
     """The torch.optim optimizer make_optimizer stands for."""
-    return (lambda p: torch.optim.SGD(p, lr=params.lr, momentum=params.momentum, weight_decay=params.weight_decay)
-            if params.optimizer == "sgd" else
-            torch.optim.Adam(p, lr=params.lr, weight_decay=params.weight_decay, fused=True))
+    if params.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=params.lr, momentum=params.momentum,
+                               weight_decay=params.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay, fused=True)
 
 
 # sparse first-layer gradients go with plain SGD only (imdb.models.sparse_gradients_allowed)
 @pytest.mark.parametrize("settings, sparse", [
-    (dict(optimizer="sgd"), False), (dict(optimizer="sgd"), True),
-    (dict(optimizer="sgd", momentum=0.9, weight_decay=1e-3), False),
-    (dict(optimizer="adam"), False), (dict(optimizer="adam", weight_decay=1e-3), False)])
+    ({"optimizer": "sgd"}, False), ({"optimizer": "sgd"}, True),
+    ({"optimizer": "sgd", "momentum": 0.9, "weight_decay": 1e-3}, False),
+    ({"optimizer": "adam"}, False), ({"optimizer": "adam", "weight_decay": 1e-3}, False)])
 def test_optimizers_step_bit_for_bit_like_their_torch_optim_twins(settings, sparse):
     params = train_params(lr=0.1, **settings)
     torch.manual_seed(0)
     ours = OneHotMLP(NUM_FEATURES, 16, "ce", "embedding_bag", sparse=sparse)
     theirs = OneHotMLP(NUM_FEATURES, 16, "ce", "embedding_bag", sparse=sparse)
     theirs.load_state_dict(ours.state_dict())
-    optimizers = make_optimizer(ours, params), twin(params)(theirs.parameters())
+    optimizers = make_optimizer(ours, params), twin(theirs, params)
     for ids, offsets, labels in BagBatches(random_bags(64), 8, torch.device("cpu")):
         for model, optimizer in zip((ours, theirs), optimizers, strict=True):
             optimizer.zero_grad()
