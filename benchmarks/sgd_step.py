@@ -13,7 +13,6 @@ import time
 
 import torch
 
-from reprolab.core.engines import make_optimizer
 from reprolab.core.params import load_params
 from reprolab.core.paths import imdb_inputs
 from reprolab.core.train import loss_function
@@ -37,7 +36,7 @@ def main() -> None:
     by_autograd = imdb_model(config)
     by_hand = imdb_model(config)
     by_hand.load_state_dict(by_autograd.state_dict())
-    optimizer, criterion = make_optimizer(by_autograd, params), loss_function(params.head)
+    optimizer, criterion = torch.optim.SGD(by_autograd.parameters(), lr=params.lr), loss_function(params.head)
     batches = list(imdb_batches("embedding_bag", bags["train"], params.batch_size, torch.device("cpu")))[:args.batches]
 
     def autograd_pass() -> None:

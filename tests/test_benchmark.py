@@ -1,5 +1,9 @@
 """The benchmark helpers, and both benchmark stages under `dvc repro` on tiny generated data."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -101,3 +105,15 @@ def test_benchmark_stages_on_tiny_data(tmp_path):
     assert (project.root / "timings/benchmark_step/step.png").read_bytes()[:4] == b"\x89PNG"
     shown = project.run("dvc", "metrics", "show", "--json").stdout
     assert "benchmark" not in shown  # timings stay out of `dvc metrics`
+
+
+def test_every_benchmark_script_imports_what_it_names():
+    """Benchmarks run by hand, so no stage notices when a refactor moves what one imports."""
+    # course_imdb.py is the course's code as a script: it runs on import, and imports nothing of reprolab
+    scripts = [str(path) for path in sorted((Path(__file__).parents[1] / "benchmarks").glob("*.py"))
+               if path.name != "course_imdb.py"]
+    code = ("import importlib.util, sys\nfor path in sys.argv[1:]:\n"
+            "    spec = importlib.util.spec_from_file_location('benchmark', path)\n"
+            "    spec.loader.exec_module(importlib.util.module_from_spec(spec))")
+    imported = subprocess.run([sys.executable, "-c", code, *scripts], capture_output=True, text=True)
+    assert len(scripts) >= 7 and imported.returncode == 0, imported.stderr
