@@ -1,8 +1,10 @@
-"""The GPU path, from the raw data, in one run: the course's GPU loop vs the graph engine per IMDB epoch, the image
-epoch per 1,000 images eager vs graph, optionally the whole `dvc repro report`, and the device and torch version.
+"""The GPU path, from the raw data, in one run: the course's GPU loop vs the graph engine per IMDB epoch, the IMDB step at
+batch 1, the image epoch per 1,000 images eager vs graph vs a plain captured loop (with and without deterministic
+kernels), optionally the whole `dvc repro report`, and the device and torch version.
 
-Training settings are params.yaml's train_imdb and train_images (the IMDB model is the one-hot MLP, `embedding_bag`);
-the course's loop is course 002's cached dense rows served by a DataLoader and copied to the GPU per batch.
+Training settings are params.yaml's train_imdb, sweeps.base (the batch-1 step) and train_images (the IMDB model is the
+one-hot MLP, `embedding_bag`); the course's loop is course 002's cached dense rows served by a DataLoader and copied to
+the GPU per batch.
 
     python benchmarks/gpu.py --archive ../shared/data/aclImdb_v1_labeled.tar.gz \\
         --fashion-mnist /usr/share/datasets/fashion-mnist --out gpu.json [--pipeline]
@@ -32,7 +34,7 @@ def main() -> None:
     parser.add_argument("--out", help="write every figure as JSON here")
     args = parser.parse_args()
     device = require_cuda("benchmarks/gpu.py")
-    params = load_params("data", "imdb", "imbalance", "train_imdb", "train_images", path=REPO / "params.yaml")
+    params = load_params("data", "imdb", "imbalance", "train_imdb", "train_images", "sweeps", path=REPO / "params.yaml")
     corpus = tokenize_reviews(read_archive(args.archive), params.imdb.tokenizer)
     bags, num_features = encode_inputs(corpus, build_vocab(corpus, params.imdb.vocab_size), "bags")
     source = params.data.fashion_mnist.model_copy(update={"sources": (args.fashion_mnist,)})
@@ -44,7 +46,7 @@ def main() -> None:
     image_data["train_images"], image_data["train_labels"] = image_data["train_images"][kept], image_data["train_labels"][kept]
     imdb_run = params.train_imdb.model_copy(update={"model": "embedding_bag", "epochs": args.epochs})
     image_run = params.train_images.model_copy(update={"epochs": args.epochs})
-    results = gpu_benchmark(bags, num_features, image_data, imdb_run, image_run, device)
+    results = gpu_benchmark(bags, num_features, image_data, imdb_run, params.sweeps.base, image_run, device)
     if args.pipeline:
         archive = Path(args.archive).resolve()
         results["pipeline_seconds"] = pipeline_seconds(REPO, {

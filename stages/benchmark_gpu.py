@@ -1,4 +1,5 @@
-"""Stage benchmark_gpu@<device>: the course's GPU loop vs the graph engine per IMDB epoch, image epochs eager vs graph."""
+"""Stage benchmark_gpu@<device>: the course's GPU loop vs the graph engine per IMDB epoch, the IMDB step at batch 1, image
+epochs eager vs graph vs a plain captured loop."""
 
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def local_sources(data: Data) -> dict:
 
 def main() -> None:
     args = parse_stage_args(__file__, __doc__, (("device", "one of benchmark_gpu.devices"),))
-    loaded = load_params("data", "train_imdb", "train_images", "benchmark_gpu")
+    loaded = load_params("data", "train_imdb", "train_images", "sweeps", "benchmark_gpu")
     params = loaded.benchmark_gpu
     device_name = stage_choice(args.device, params.devices, "benchmark_gpu: device (benchmark_gpu.devices)")
     require_cuda(f"benchmark_gpu@{device_name}")
@@ -44,7 +45,7 @@ def main() -> None:
                   "test_labels": arrays["test_labels"]}
     imdb_run = loaded.train_imdb.model_copy(update={"model": "embedding_bag", "epochs": params.epochs})
     image_run = loaded.train_images.model_copy(update={"epochs": params.epochs})
-    results = gpu_benchmark(bags, num_features, image_data, imdb_run, image_run, device)
+    results = gpu_benchmark(bags, num_features, image_data, imdb_run, loaded.sweeps.base, image_run, device)
     if params.pipeline:
         overrides = {**local_sources(loaded.data), "benchmark_gpu.devices": []}
         results["pipeline_seconds"] = pipeline_seconds(Path.cwd(), overrides)

@@ -15,6 +15,8 @@ from reprolab.images.models import image_model
 from reprolab.imdb.batches import BagBatches
 from reprolab.imdb.models import OneHotMLP
 from reprolab.imdb.training import resident_bags
+from reprolab.speed.gpu import gpu_benchmark, gpu_table
+from test_gpu_benchmark import image_data
 from test_models import NUM_FEATURES, random_bags, train_params
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")]
@@ -145,3 +147,17 @@ def test_graph_engine_weighted_draws_stay_balanced():
     drawn = torch.cat([resident_tensors(batches, torch.Generator(device="cuda").manual_seed(0)).order()
                        for _ in range(10)])
     assert drawn.device.type == "cuda" and abs(labels.cuda()[drawn].float().mean().item() - 0.5) < 0.03
+
+
+def test_gpu_benchmark_measures_every_figure_with_capture():
+    """benchmarks/gpu.py's measurements on tiny data, the graphs captured: a GPU session's benchmark cannot fail late."""
+    deterministic = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic
+    try:
+        results = gpu_benchmark({"train": random_bags(96), "test": random_bags(40, seed=1)}, NUM_FEATURES, image_data(),
+                                train_params(batch_size=32, epochs=2), train_params(optimizer="sgd", batch_size=128),
+                                train_params(section="train_images", batch_size=64, epochs=2), torch.device("cuda"))
+    finally:
+        torch.use_deterministic_algorithms(deterministic[0])
+        torch.backends.cudnn.deterministic = deterministic[1]
+    assert len(gpu_table(results).splitlines()) == 4 + 12
+    assert all(len(values) == 2 for values in results["images"]["seconds_per_1000_images"].values())

@@ -1,4 +1,5 @@
-"""The GPU path, measured: the course's GPU loop against the graph engine per IMDB epoch, image epochs eager vs graph."""
+"""The GPU path, measured: the course's GPU loop against the graph engine per IMDB epoch, image epochs eager vs graph
+against a plain captured loop, and the batch-1 step the batch-size sweep spends its time in."""
 
 import os
 import shutil
@@ -7,22 +8,26 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 import yaml
 from torch.utils.data import DataLoader
 
 from reprolab.core.batches import TensorBatches
 from reprolab.core.clock import phase
 from reprolab.core.device import seed_everything
-from reprolab.core.engines import fit
+from reprolab.core.engines import WARMUP_STEPS, fit
 from reprolab.core.errors import UserError
+from reprolab.core.optim import Adam
 from reprolab.core.params import ImdbRun, TrainingRun
 from reprolab.core.paths import METRICS, REPORTS, TIMINGS
 from reprolab.core.report import markdown_table
-from reprolab.core.train import EpochResult, loss_function
+from reprolab.core.train import EpochResult, evaluate, loss_function
 from reprolab.images.models import SimpleCNN
 from reprolab.imdb.data import Bags
 from reprolab.imdb.training import imdb_run
@@ -49,7 +54,7 @@ def course_imdb_epochs(bags: dict[str, Bags], num_features: int, params: Trainin
                         pin_memory=True)
     seconds = []
     for _ in range(params.epochs):
-        torch.cuda.synchronize(device)
+        synchronize(device)
         start = time.perf_counter()
         model.train()
         for inputs, labels in loader:
@@ -58,9 +63,15 @@ def course_imdb_epochs(bags: dict[str, Bags], num_features: int, params: Trainin
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        torch.cuda.synchronize(device)
+        synchronize(device)
         seconds.append(time.perf_counter() - start)
     return seconds
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the work queued on a GPU, so a clock read after it counts that work; CPU work is done when it returns."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def our_imdb_epochs(bags: dict[str, Bags], num_features: int, params: ImdbRun, device: torch.device,
@@ -83,6 +94,76 @@ def image_epochs(images: dict[str, torch.Tensor], params: TrainingRun, device: t
     test = TensorBatches(images["test_images"], images["test_labels"], 1000, device)
     criterion = loss_function("ce")
     return list(fit(model, train, test, params, criterion, criterion, engine))
+
+
+def plain_image_epochs(images: dict[str, torch.Tensor], params: TrainingRun, device: torch.device) -> tuple[list[float], float]:
+    """The yardstick for the graph engine's own cost (issue #26): the same SimpleCNN and fused Adam over the same resident
+    images, each step's rows gathered by index_select(out=) into static buffers, one CUDA graph per step (eager off
+    CUDA), no per-step bookkeeping, full batches only. Seconds per epoch, and the test accuracy after the last.
+    """
+    generator = torch.Generator(device=device).manual_seed(params.seed)
+    seed_everything(params.seed, params.deterministic)
+    model = SimpleCNN().to(device)
+    optimizer = Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay, capturable=device.type == "cuda")
+    inputs, labels = images["train_images"].to(device), images["train_labels"].to(device)
+    rows = torch.zeros(params.batch_size, dtype=torch.int64, device=device)
+    batch_inputs, batch_labels = inputs[: params.batch_size].clone(), labels[: params.batch_size].clone()
+
+    def step() -> None:
+        torch.index_select(inputs, 0, rows, out=batch_inputs)
+        torch.index_select(labels, 0, rows, out=batch_labels)
+        F.cross_entropy(model(batch_inputs), batch_labels).backward()
+        optimizer.step()
+
+    run_step = captured(step, optimizer.zero_grad) if device.type == "cuda" else lambda: (optimizer.zero_grad(), step())
+    seconds = []
+    for _ in range(params.epochs):
+        synchronize(device)
+        start = time.perf_counter()
+        order = torch.randperm(len(labels), device=device, generator=generator)
+        for first in range(0, len(labels) - params.batch_size + 1, params.batch_size):
+            rows.copy_(order[first : first + params.batch_size])
+            run_step()
+        synchronize(device)
+        seconds.append(time.perf_counter() - start)
+    test = TensorBatches(images["test_images"], images["test_labels"], 1000, device)
+    return seconds, evaluate(model, test, loss_function("ce")).accuracy
+
+
+def captured(step: Callable[[], None], zero_grad: Callable[[], None]) -> Callable[[], None]:
+    """step as one CUDA graph, captured after warm-up steps on a side stream; returns its replay."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(WARMUP_STEPS):
+            zero_grad()
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    zero_grad()  # the graph's backward then writes fresh gradients each replay
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    return graph.replay
+
+
+def batch_one_step_seconds(bags: dict[str, Bags], num_features: int, params: ImdbRun, device: torch.device,
+                           engine: str, reviews: int = 2000) -> float:
+    """Seconds per IMDB training step at batch 1 (the batch-size sweep's costliest point), from the second of two epochs
+    over `reviews` training reviews spread evenly over the split, so both classes (evaluated on as many test reviews).
+    """
+    def spread(split: str) -> Bags:
+        return bags[split].select(np.linspace(0, len(bags[split]) - 1, min(reviews, len(bags[split])), dtype=np.int64))
+
+    subset = {split: spread(split) for split in bags}
+    epochs = our_imdb_epochs(subset, num_features, params.model_copy(update={"batch_size": 1, "epochs": 2}), device,
+                             engine)
+    return epochs[-1].seconds / len(subset["train"])
+
+
+def nondeterministic_kernels() -> None:
+    """Let torch and cuDNN pick any kernel again: seed_everything only ever switches determinism on."""
+    torch.use_deterministic_algorithms(False)
+    torch.backends.cudnn.deterministic = False
 
 
 def pipeline_seconds(repo: Path, params: dict[str, Any], target: str = "report") -> float:
@@ -111,24 +192,39 @@ def pipeline_seconds(repo: Path, params: dict[str, Any], target: str = "report")
 
 @phase("measure")
 def gpu_benchmark(bags: dict[str, Bags], num_features: int, images: dict[str, torch.Tensor], imdb: ImdbRun,
-                  image: TrainingRun, device: torch.device) -> dict[str, Any]:
-    """Every GPU figure the README quotes, from one run: what ran it, IMDB epochs seed vs ours, image epochs eager vs graph."""
+                  small_batch: ImdbRun, image: TrainingRun, device: torch.device) -> dict[str, Any]:
+    """Every GPU figure the README quotes, from one run: what ran it, IMDB epochs seed vs ours, the batch-1 step
+    (small_batch: the sweeps' training), image epochs eager vs graph vs a plain captured loop, then without
+    deterministic kernels (last, as switching them off holds for the rest of the process)."""
     seed = course_imdb_epochs(bags, num_features, imdb, device)
     graph, eager = (our_imdb_epochs(bags, num_features, imdb, device, engine) for engine in ("graph", "eager"))
+    step = {engine: batch_one_step_seconds(bags, num_features, small_batch, device, engine) for engine in ("graph", "eager")}
     per_thousand = 1000 / len(images["train_labels"])
     image_eager, image_graph = (image_epochs(images, image, device, engine) for engine in ("eager", "graph"))
+    plain, plain_accuracy = plain_image_epochs(images, image, device)
+    nondeterministic_kernels()
+    free = image.model_copy(update={"deterministic": False})
+    image_graph_free = image_epochs(images, free, device, "graph")
+    plain_free, _ = plain_image_epochs(images, free, device)
+    plain_per_thousand = 1000 / (len(images["train_labels"]) // image.batch_size * image.batch_size)
     median = statistics.median
     return {
         "device": torch.cuda.get_device_name(device), "torch": torch.__version__,
         "imdb": {"epoch_seconds": {"seed": seed, "eager": [r.seconds for r in eager], "graph": [r.seconds for r in graph]},
                  "seed_over_graph": median(seed) / median(r.seconds for r in graph),
                  "graph_setup_seconds": graph[0].setup_seconds,
-                 "test_accuracy": {"graph": graph[-1].test.accuracy, "eager": eager[-1].test.accuracy}},
+                 "test_accuracy": {"graph": graph[-1].test.accuracy, "eager": eager[-1].test.accuracy},
+                 "batch_1_step_seconds": step},
         "images": {"train_images": len(images["train_labels"]),
-                   "seconds_per_1000_images": {"eager": [r.seconds * per_thousand for r in image_eager],
-                                               "graph": [r.seconds * per_thousand for r in image_graph]},
+                   "seconds_per_1000_images": {
+                       "eager": [r.seconds * per_thousand for r in image_eager],
+                       "graph": [r.seconds * per_thousand for r in image_graph],
+                       "plain": [seconds * plain_per_thousand for seconds in plain],
+                       "graph_nondeterministic": [r.seconds * per_thousand for r in image_graph_free],
+                       "plain_nondeterministic": [seconds * plain_per_thousand for seconds in plain_free]},
                    "eager_over_graph": median(r.seconds for r in image_eager) / median(r.seconds for r in image_graph),
-                   "graph_setup_seconds": image_graph[0].setup_seconds},
+                   "graph_setup_seconds": image_graph[0].setup_seconds,
+                   "test_accuracy": {"graph": image_graph[-1].test.accuracy, "plain": plain_accuracy}},
     }
 
 
@@ -136,6 +232,11 @@ def gpu_table(results: dict[str, Any]) -> str:
     """The figures as a markdown table (medians over epochs)."""
     median = statistics.median
     imdb, image = results["imdb"], results["images"]
+    step, per_1000, accuracy = imdb["batch_1_step_seconds"], image["seconds_per_1000_images"], image["test_accuracy"]
+
+    def images_row(what: str, key: str, accuracy: str = "") -> list[str]:
+        return [f"images, {what}, per 1,000 training images", f"{median(per_1000[key]) * 1000:.2f} ms", accuracy]
+
     rows = [
         ["IMDB epoch, course's GPU loop (cached dense rows, DataLoader)", f"{median(imdb['epoch_seconds']['seed']) * 1000:.1f} ms", ""],
         ["IMDB epoch, eager engine (data on the GPU)", f"{median(imdb['epoch_seconds']['eager']) * 1000:.1f} ms",
@@ -143,8 +244,13 @@ def gpu_table(results: dict[str, Any]) -> str:
         ["IMDB epoch, graph engine", f"{median(imdb['epoch_seconds']['graph']) * 1000:.1f} ms",
          f"{imdb['test_accuracy']['graph']:.4f}"],
         ["IMDB graph engine, warm-up and capture (once, before epoch 1)", f"{imdb['graph_setup_seconds'] * 1000:.0f} ms", ""],
-        ["images, eager, per 1,000 training images", f"{median(image['seconds_per_1000_images']['eager']) * 1000:.2f} ms", ""],
-        ["images, graph, per 1,000 training images", f"{median(image['seconds_per_1000_images']['graph']) * 1000:.2f} ms", ""],
+        ["IMDB step at batch 1 (the sweeps' training), graph engine", f"{step['graph'] * 1e6:.0f} µs", ""],
+        ["IMDB step at batch 1, eager engine", f"{step['eager'] * 1e6:.0f} µs", ""],
+        images_row("eager", "eager"),
+        images_row("graph", "graph", f"{accuracy['graph']:.4f}"),
+        images_row("a plain loop, one CUDA graph per step (the yardstick)", "plain", f"{accuracy['plain']:.4f}"),
+        images_row("graph, deterministic kernels off", "graph_nondeterministic"),
+        images_row("the plain loop, deterministic kernels off", "plain_nondeterministic"),
         ["images graph engine, warm-up and capture (once, before epoch 1)", f"{image['graph_setup_seconds'] * 1000:.0f} ms", ""],
     ]
     if "pipeline_seconds" in results:
